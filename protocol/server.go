@@ -1,0 +1,365 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Handler answers one parsed request. Serve writes the reply (or nothing,
+// for a request that memcached answers with nothing) to w before returning.
+// The request and its slices are only valid during the call, except
+// req.Block. ctx is cancelled when the Server shuts down.
+type Handler interface {
+	Serve(ctx context.Context, w *ResponseWriter, req *Request)
+}
+
+// HandlerFunc lets an ordinary function be a Handler.
+type HandlerFunc func(ctx context.Context, w *ResponseWriter, req *Request)
+
+// Serve calls f(ctx, w, req).
+func (f HandlerFunc) Serve(ctx context.Context, w *ResponseWriter, req *Request) { f(ctx, w, req) }
+
+// DefaultMaxItemSize is memcached's default -I, 1 MiB.
+const DefaultMaxItemSize = 1 << 20
+
+// DefaultMaxConns is memcached's default -c.
+const DefaultMaxConns = 1024
+
+// tooManyConns is what memcached writes to a connection over its -c limit.
+const tooManyConns = "ERROR Too many open connections\r\n"
+
+// A Server serves the memcache text protocol on a listener. Set its fields
+// before Serve; they must not change afterwards.
+type Server struct {
+	// Handler answers the requests. It must be set.
+	Handler Handler
+	// MaxItemSize is the largest item accepted, as memcached's -I counts it
+	// (see ItemSizeOK). Zero means DefaultMaxItemSize.
+	MaxItemSize int
+	// MaxConns is the number of connections served at once (memcached's -c).
+	// A connection over it is told "ERROR Too many open connections" and
+	// closed. Zero means DefaultMaxConns.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for this long. Zero
+	// means never, as in memcached.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to a client that does not read its
+	// replies. Zero means 30 seconds.
+	WriteTimeout time.Duration
+	// Logger receives connection-level errors. Nil means slog.Default().
+	Logger *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	closing   atomic.Bool
+	wg        sync.WaitGroup
+
+	stats ServerStats
+}
+
+// ServerStats are the connection counters memcached reports in stats.
+type ServerStats struct {
+	CurrConnections     atomic.Int64
+	TotalConnections    atomic.Uint64
+	RejectedConnections atomic.Uint64
+	BytesRead           atomic.Uint64
+	BytesWritten        atomic.Uint64
+}
+
+// Stats returns the server's live counters.
+func (s *Server) Stats() *ServerStats { return &s.stats }
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.listeners = make(map[net.Listener]struct{})
+		s.conns = make(map[net.Conn]struct{})
+	})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) maxConns() int {
+	if s.MaxConns > 0 {
+		return s.MaxConns
+	}
+	return DefaultMaxConns
+}
+
+func (s *Server) maxItemSize() int {
+	if s.MaxItemSize > 0 {
+		return s.MaxItemSize
+	}
+	return DefaultMaxItemSize
+}
+
+// Serve accepts connections on ln until Shutdown, serving each on its own
+// goroutine. It returns ErrServerClosed after Shutdown, or the accept error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	if !s.trackListener(ln) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.untrackListener(ln)
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// EMFILE and the like pass; back off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger().Warn("accept failed; retrying", "err", err, "in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.stats.TotalConnections.Add(1)
+		if !s.trackConn(c) {
+			continue
+		}
+		s.wg.Go(func() {
+			defer s.untrackConn(c)
+			s.serveConn(c)
+		})
+	}
+}
+
+func (s *Server) trackListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackListener(ln net.Listener) {
+	s.mu.Lock()
+	delete(s.listeners, ln)
+	s.mu.Unlock()
+}
+
+// trackConn registers c, or refuses it when shutting down or over MaxConns.
+func (s *Server) trackConn(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		c.Close()
+		return false
+	}
+	if len(s.conns) >= s.maxConns() {
+		s.stats.RejectedConnections.Add(1)
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(c, tooManyConns)
+		c.Close()
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.stats.CurrConnections.Add(1)
+	return true
+}
+
+func (s *Server) untrackConn(c net.Conn) {
+	s.mu.Lock()
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.stats.CurrConnections.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// release forgets a hijacked connection without closing it.
+func (s *Server) release(c net.Conn) { s.untrackConn(c) }
+
+// Shutdown stops accepting, lets each connection finish the request it is
+// serving, closes it, and waits for every goroutine the Server started. When
+// ctx ends first, the remaining connections are closed at once and ctx's
+// error is returned. Shutdown may be called more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now()) // wakes an idle reader; a busy one finishes first
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// serveConn runs one connection's read-parse-serve loop.
+func (s *Server) serveConn(c net.Conn) {
+	rd := newReader(c)
+	w := newResponseWriter(c, rd, s.writeTimeout())
+	defer func() {
+		s.countBytes(rd, w)
+		if !w.hijacked {
+			c.Close()
+		} else {
+			s.release(c)
+		}
+	}()
+	req := new(Request)
+	for {
+		if s.IdleTimeout > 0 && rd.buffered() == 0 {
+			c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		}
+		if s.closing.Load() && rd.buffered() == 0 {
+			w.Flush()
+			return
+		}
+		err := s.readRequest(rd, req)
+		if err != nil {
+			if !s.answerError(w, req, err) {
+				w.Flush()
+				return
+			}
+		} else if req.Cmd == CmdQuit {
+			w.Flush()
+			return
+		} else if !s.dispatch(w, req) {
+			return
+		}
+		if w.hijacked {
+			return
+		}
+		if rd.buffered() == 0 || len(w.buf) >= flushThreshold {
+			if w.Flush() != nil {
+				return
+			}
+			s.countBytes(rd, w)
+		}
+	}
+}
+
+// countBytes moves a connection's byte counts into the server's stats.
+func (s *Server) countBytes(rd *reader, w *ResponseWriter) {
+	s.stats.BytesRead.Add(uint64(rd.n))
+	s.stats.BytesWritten.Add(uint64(w.n))
+	rd.n, w.n = 0, 0
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return 30 * time.Second
+}
+
+// readRequest reads and parses the next request, including a storage
+// command's data block.
+func (s *Server) readRequest(rd *reader, req *Request) error {
+	req.reset()
+	line, err := rd.readLine()
+	if err != nil {
+		return err
+	}
+	dataLen, err := parseLine(trimLine(line), req)
+	if err != nil || !req.Cmd.IsStorage() {
+		return err
+	}
+	key := req.Keys[0]
+	if !ItemSizeOK(len(key), req.Flags, dataLen, s.maxItemSize()) {
+		req.TooLarge = true
+		return rd.discard(dataLen + 2)
+	}
+	block := make([]byte, len(key)+dataLen+2)
+	copy(block, key)
+	if err := rd.readFull(block[len(key):]); err != nil {
+		return err
+	}
+	req.Block, req.keyLen = block, len(key)
+	req.Keys[0] = block[:len(key):len(key)]
+	if block[len(block)-2] != '\r' || block[len(block)-1] != '\n' {
+		req.Block = nil
+		return ErrBadDataChunk
+	}
+	return nil
+}
+
+// answerError replies to a request that failed to parse. It reports false
+// when the connection must close.
+func (s *Server) answerError(w *ResponseWriter, req *Request, err error) bool {
+	var ce *ClientError
+	switch {
+	case errors.Is(err, ErrUnknownCommand):
+	case errors.As(err, &ce):
+	default:
+		if !errors.Is(err, errCloseConn) && !isClosedErr(err) && !s.closing.Load() {
+			s.logger().Debug("connection read failed", "remote", w.conn.RemoteAddr().String(), "err", err)
+		}
+		return false
+	}
+	w.quiet = req.NoReply
+	w.WriteError(err)
+	w.quiet = false
+	return true
+}
+
+func isClosedErr(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// dispatch hands req to the Handler, turning a panic into a SERVER_ERROR and
+// a closed connection. It reports false when the connection must close.
+func (s *Server) dispatch(w *ResponseWriter, req *Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger().Error("handler panic", "cmd", req.Cmd.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !w.hijacked {
+				w.quiet = false
+				w.WriteLine("SERVER_ERROR internal error")
+				w.Flush()
+			}
+			ok = false
+		}
+	}()
+	w.quiet = req.NoReply
+	s.Handler.Serve(s.ctx, w, req)
+	w.quiet = false
+	return true
+}
