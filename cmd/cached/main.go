@@ -1,0 +1,171 @@
+// Command cached is a cache node: with no flags, a single-node memcached
+// replacement on :11211. Its flags mirror memcached's where they overlap.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hotcache/hotcache/node"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "cached:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the parsed command line.
+type options struct {
+	port, listen string
+	memoryMB     int
+	maxConns     int
+	maxItemSize  byteSize
+	verbose      verbosity
+	idleTimeout  time.Duration
+	drainTimeout time.Duration
+	logFormat    string
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{maxItemSize: byteSize(1 << 20)}
+	fs := flag.NewFlagSet("cached", flag.ContinueOnError)
+	fs.StringVar(&o.port, "p", "11211", "TCP port to listen on")
+	fs.StringVar(&o.listen, "l", "", "interface to listen on (default: all)")
+	fs.IntVar(&o.memoryMB, "m", 64, "item memory in megabytes")
+	fs.IntVar(&o.maxConns, "c", 1024, "max simultaneous connections")
+	fs.Var(&o.maxItemSize, "I", "max item size, e.g. 1m, 512k (default 1m)")
+	fs.Var(&o.verbose, "v", "verbose (repeat or use -vv for more)")
+	fs.Var(verbosityAlias{&o.verbose, 2}, "vv", "very verbose")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close connections idle this long (0: never)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 4*time.Second, "on SIGINT/SIGTERM, how long open connections may finish")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	logger := newLogger(o.logFormat, int(o.verbose))
+	setMemoryLimit(o.memoryMB)
+	n, err := node.New(node.Config{
+		Addr:        net.JoinHostPort(o.listen, o.port),
+		MemoryMB:    o.memoryMB,
+		MaxItemSize: int(o.maxItemSize),
+		MaxConns:    o.maxConns,
+		IdleTimeout: o.idleTimeout,
+		Verbosity:   int(o.verbose),
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	logger.Info("shutting down", "drain_timeout", o.drainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// setMemoryLimit keeps the Go heap near what -m allows: items are charged
+// with their overhead against -m, and the soft limit makes the collector
+// work harder before the process grows past about 1.25x that plus the
+// runtime's own needs. An explicit GOMEMLIMIT wins.
+func setMemoryLimit(memoryMB int) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(memoryMB)<<20*5/4 + 24<<20)
+}
+
+func newLogger(format string, verbose int) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose > 0 {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	return slog.New(h)
+}
+
+// byteSize is a size flag that takes memcached's k and m suffixes.
+type byteSize int
+
+func (b *byteSize) String() string { return strconv.Itoa(int(*b)) }
+
+func (b *byteSize) Set(s string) error {
+	mult := 1
+	switch strings.ToLower(s[len(s)-1:]) {
+	case "k":
+		mult, s = 1<<10, s[:len(s)-1]
+	case "m":
+		mult, s = 1<<20, s[:len(s)-1]
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("bad size %q", s)
+	}
+	*b = byteSize(v * mult)
+	return nil
+}
+
+// verbosity counts -v flags.
+type verbosity int
+
+func (v *verbosity) String() string   { return strconv.Itoa(int(*v)) }
+func (v *verbosity) IsBoolFlag() bool { return true }
+func (v *verbosity) Set(s string) error {
+	if b, err := strconv.ParseBool(s); err == nil {
+		if b {
+			*v++
+		}
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	*v = verbosity(n)
+	return err
+}
+
+// verbosityAlias is -vv: it sets verbosity to level.
+type verbosityAlias struct {
+	v     *verbosity
+	level int
+}
+
+func (a verbosityAlias) String() string   { return "" }
+func (a verbosityAlias) IsBoolFlag() bool { return true }
+func (a verbosityAlias) Set(string) error { *a.v = verbosity(a.level); return nil }
