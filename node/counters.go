@@ -4,12 +4,12 @@ import "sync/atomic"
 
 // counters are the command counters memcached reports in stats.
 type counters struct {
-	cmdGet, cmdSet, cmdFlush, cmdTouch                     atomic.Uint64
-	getHits, getMisses, getExpired, getFlushed             atomic.Uint64
-	deleteHits, deleteMisses                               atomic.Uint64
-	incrHits, incrMisses, decrHits, decrMisses             atomic.Uint64
-	casHits, casMisses, casBadval, touchHits, touchMisses  atomic.Uint64
-	storeTooLarge, storeNoMemory                           atomic.Uint64
+	cmdGet, cmdSet, cmdFlush, cmdTouch                    atomic.Uint64
+	getHits, getMisses, getExpired, getFlushed            atomic.Uint64
+	deleteHits, deleteMisses                              atomic.Uint64
+	incrHits, incrMisses, decrHits, decrMisses            atomic.Uint64
+	casHits, casMisses, casBadval, touchHits, touchMisses atomic.Uint64
+	storeTooLarge, storeNoMemory                          atomic.Uint64
 }
 
 // reset zeroes every counter, for "stats reset".
