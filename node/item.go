@@ -13,10 +13,10 @@ const (
 )
 
 // itemOverhead is what one item costs besides its key and data: the item
-// struct (~72 B) plus ristretto's per-key bookkeeping (~172 B: store map
+// struct (64 B) plus ristretto's per-key bookkeeping (~190 B: store map
 // entry, policy entry, expiry bucket). It is charged against -m so that the
 // memory limit bounds the real heap; see docs/memory.md for the measurement.
-const itemOverhead = 240
+const itemOverhead = 256
 
 // An item is one stored value. Items never change once published: a write
 // makes a new item (sharing the immutable buffer where it can), so readers

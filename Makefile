@@ -1,0 +1,59 @@
+# hotcache: build, test and benchmark targets. Every target runs from a clean
+# checkout; nothing here needs network access beyond Go modules and apt.
+
+GO        ?= go
+BIN       := bin
+FUZZTIME  ?= 60s
+COMPOSE   := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+
+.PHONY: all build test test-short lint fuzz bench bench-node hotspot-eval memory image up down clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+
+# The README's test command.
+test:
+	$(GO) test -race ./...
+
+test-short:
+	$(GO) test -short ./...
+
+lint:
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above" && exit 1)
+	$(GO) vet ./...
+	$(GO) test ./internal/lint/
+
+# Runs every fuzz target for FUZZTIME each (FUZZTIME=10m for a long run).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) ./protocol/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Side by side: memcached -t 2 and cached under the same load, one after the
+# other, with ratios ours/memcached at pipeline depths 1 and 16.
+bench-node: build
+	$(GO) run ./cmd/cachebench compare -start-memcached -start-cached $(BIN)/cached \
+		-conns 50 -ratio 90:10 -value-size 100 -keys 100000 -prefill \
+		-duration 10s -rounds 2 -pipeline 1,16
+
+hotspot-eval:
+	$(GO) test -tags eval -run TestEvalTable -v -timeout 10m ./hotspot/
+
+# RSS of cached while 10x -m 64 worth of 1 KiB values are written (docs/memory.md).
+memory: build
+	$(GO) test -tags memory -run 'TestMemoryBound|TestItemOverhead' -v -timeout 10m ./cmd/cached/ ./node/
+
+image: build
+	docker build -t hotcache/cached:dev .
+
+up: image
+	$(COMPOSE) up -d
+
+down:
+	$(COMPOSE) down
+
+clean:
+	rm -rf $(BIN)
