@@ -59,6 +59,9 @@ func TestConformance(t *testing.T) {
 	case !live:
 		t.Logf("memcached not found: comparing with the golden transcripts in %s", goldenDir)
 	}
+	// NB: cases that sleep start first, so that the -parallel slots they hold
+	// while sleeping overlap with the many short cases.
+	slices.SortStableFunc(cases, func(x, y *corpusCase) int { return cmpBool(y.sleeps(), x.sleeps()) })
 	for _, c := range cases {
 		t.Run(c.file+"/"+c.name, func(t *testing.T) {
 			t.Parallel()
@@ -83,11 +86,11 @@ func runLive(t *testing.T, c *corpusCase) {
 
 	for i, b := range ref {
 		if slices.Contains(b, recvPrefix+markTimeout) {
-			t.Errorf("%s:%d: memcached did not answer the sentinel of step %d; mark the step \"partial\" (corpus bug)",
+			t.Errorf("%s.txt:%d: memcached did not answer the sentinel of step %d; mark the step \"partial\" (corpus bug)",
 				c.file, c.steps[i].line, i+1)
 		}
 	}
-	compare(t, c, ref, got, "cached")
+	compare(t, c, ref, got)
 
 	version := memcachedVersion(t, refAddr)
 	path := goldenPath(c)
@@ -115,17 +118,18 @@ func runAgainstGolden(t *testing.T, c *corpusCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, c, ref, play(c, startCached(t)), "cached")
+	compare(t, c, ref, play(c, startCached(t)))
 }
 
-// compare reports a side-by-side diff of the two transcripts if they differ.
-func compare(t *testing.T, c *corpusCase, ref, got transcript, gotName string) {
+// compare reports a side-by-side diff of memcached's transcript (ref) and
+// ours (got) if they differ.
+func compare(t *testing.T, c *corpusCase, ref, got transcript) {
 	t.Helper()
 	if ref.String() == got.String() {
 		return
 	}
-	t.Errorf("%s:%d: %s differs from memcached (normalized transcripts side by side, ! marks a difference):\n%s",
-		c.file, c.line, gotName, sideBySide(ref, got, "memcached", gotName))
+	t.Errorf("%s.txt:%d: cached differs from memcached (normalized transcripts side by side, ! marks a difference):\n%s",
+		c.file, c.line, sideBySide(ref, got, "memcached", "cached"))
 }
 
 // --- corpus ---------------------------------------------------------------
@@ -136,6 +140,21 @@ type corpusCase struct {
 	name  string
 	line  int
 	steps []step
+}
+
+func (c *corpusCase) sleeps() bool {
+	return slices.ContainsFunc(c.steps, func(s step) bool { return s.verb == "sleep" })
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }
 
 // A step is one line of a case.
@@ -675,7 +694,8 @@ func escapeByte(c byte) string {
 
 // --- reporting and golden files --------------------------------------------
 
-// sideBySide lays two transcripts out in columns, step by step.
+// sideBySide lays two transcripts out in columns, step by step. A step whose
+// replies agree is shown by its first line only.
 func sideBySide(left, right transcript, leftName, rightName string) string {
 	const width = 64
 	clip := func(s string) string {
@@ -694,6 +714,10 @@ func sideBySide(left, right transcript, leftName, rightName string) string {
 		}
 		if i < len(right) {
 			r = right[i]
+		}
+		if slices.Equal(l, r) {
+			fmt.Fprintf(&b, "  %-*s | %s\n", width, clip(l[0]), clip(r[0]))
+			continue
 		}
 		for j := range max(len(l), len(r)) {
 			var x, y string

@@ -26,6 +26,9 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 		deadline := now
 		if req.Delay > 0 {
 			deadline = absTime(req.Delay, now)
+			if req.Delay > maxRelativeExptime && deadline <= n.started.Unix()-processStartSlack {
+				deadline = 0 // memcached: a unix time before the server started disables flushing
+			}
 		}
 		n.store.flushAll(deadline, now)
 		w.WriteLine("OK")
@@ -48,9 +51,8 @@ func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now i
 	withCas := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
 	c := &n.counters
 	for _, key := range req.Keys {
-		c.cmdGet.Add(1)
 		var it *item
-		if touch {
+		if touch { // memcached counts gat and gats as touches only
 			c.cmdTouch.Add(1)
 			var err error
 			if it, err = n.store.touch(key, req.Exptime, now); err != nil {
@@ -64,6 +66,7 @@ func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now i
 			}
 		} else {
 			var res lookup
+			c.cmdGet.Add(1)
 			it, res = n.store.get(key, now)
 			n.countGet(res)
 		}
@@ -89,12 +92,18 @@ func (n *Node) countGet(res lookup) {
 }
 
 func (n *Node) serveStore(w *protocol.ResponseWriter, req *protocol.Request, now int64) {
-	if req.TooLarge {
+	switch req.Invalid {
+	case nil:
+	case protocol.ErrTooLarge:
 		n.counters.storeTooLarge.Add(1)
 		if req.Cmd == protocol.CmdSet {
 			n.store.unlink(req.Key(), now) // never leave the old value behind a failed set
 		}
-		w.WriteError(protocol.ErrTooLarge)
+		w.WriteError(req.Invalid)
+		return
+	default: // a bad data chunk still counts as a set, as in memcached
+		n.counters.cmdSet.Add(1)
+		w.WriteError(req.Invalid)
 		return
 	}
 	n.counters.cmdSet.Add(1)

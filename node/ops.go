@@ -11,6 +11,10 @@ import (
 // days is relative, a larger one is a unix time.
 const maxRelativeExptime = 60 * 60 * 24 * 30
 
+// processStartSlack is how far before its real start memcached dates its
+// process_started (ITEM_UPDATE_INTERVAL + 2 seconds).
+const processStartSlack = 62
+
 // absTime turns an exptime as sent into absolute unix seconds (0 = never),
 // as memcached's realtime does: negative means already expired.
 func absTime(exptime, now int64) int64 {
@@ -45,7 +49,7 @@ func (s *store) storeCmd(cmd protocol.Command, it *item, reqCas uint64, maxItem 
 	mu := s.lock(it.key())
 	mu.Lock()
 	defer mu.Unlock()
-	old, _ := s.get(it.key(), now)
+	old := s.current(it.key(), now)
 	switch cmd {
 	case protocol.CmdAdd:
 		if old != nil {
@@ -81,6 +85,7 @@ func (s *store) storeCmd(cmd protocol.Command, it *item, reqCas uint64, maxItem 
 	if err := s.put(it, old, now); err != nil {
 		return 0, err
 	}
+	s.totalItems.Add(1)
 	return outStored, nil
 }
 
@@ -90,7 +95,7 @@ func (s *store) unlink(key []byte, now int64) bool {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	old, _ := s.get(key, now)
+	old := s.current(key, now)
 	if old == nil {
 		return false
 	}
@@ -104,7 +109,7 @@ func (s *store) incrDecr(key []byte, incr bool, delta uint64, now int64) (v uint
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	old, _ := s.get(key, now)
+	old := s.current(key, now)
 	if old == nil {
 		return 0, false, nil
 	}
@@ -118,9 +123,11 @@ func (s *store) incrDecr(key []byte, incr bool, delta uint64, now int64) (v uint
 		v = cur - delta
 	}
 	digits := strconv.AppendUint(make([]byte, 0, 20), v, 10)
-	if pad := len(old.data()) - len(digits); pad > 0 {
-		// memcached rewrites a shorter number in place, padded with spaces.
+	if pad := len(old.data()) - len(digits); pad >= 0 {
+		// memcached rewrites a number that fits in place, padded with spaces.
 		digits = append(digits, bytes.Repeat([]byte{' '}, pad)...)
+	} else {
+		s.totalItems.Add(1) // a longer number is a new item
 	}
 	it := old.withData(digits)
 	it.cas = s.nextCas()
@@ -147,7 +154,7 @@ func (s *store) touch(key []byte, exptime, now int64) (*item, error) {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	old, _ := s.get(key, now)
+	old := s.current(key, now)
 	if old == nil {
 		return nil, nil
 	}

@@ -40,7 +40,7 @@ type store struct {
 
 	items      atomic.Int64
 	bytes      atomic.Int64
-	totalItems atomic.Uint64
+	totalItems atomic.Uint64 // items created by a write, as memcached counts them
 	evictions  atomic.Uint64
 	refused    atomic.Uint64 // admission refusals (also counted in evictions)
 	reclaimed  atomic.Uint64 // expired items the cache removed
@@ -142,19 +142,56 @@ const (
 	flushed
 )
 
-// get returns the live item for key.
-func (s *store) get(key []byte, now int64) (*item, lookup) {
+// peek returns the item the cache holds for key and what it means at now.
+// The item is returned even when it is expired or flushed.
+func (s *store) peek(key []byte, now int64) (*item, lookup) {
 	it, ok := s.c.Get(key)
 	if !ok || it == nil || !bytes.Equal(it.key(), key) {
 		return nil, miss
 	}
 	if it.expired(now) {
-		return nil, expired
+		return it, expired
 	}
 	if s.flushed(it, now) {
-		return nil, flushed
+		return it, flushed
 	}
 	return it, hit
+}
+
+// get returns the live item for key, taking no lock. An expired or flushed
+// item it comes across is unlinked, as memcached does on access.
+func (s *store) get(key []byte, now int64) (*item, lookup) {
+	it, res := s.peek(key, now)
+	if res == hit {
+		return it, hit
+	}
+	if it != nil {
+		s.reap(key, it)
+	}
+	return nil, res
+}
+
+// reap unlinks stale if it is still the key's item.
+func (s *store) reap(key []byte, stale *item) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if cur, ok := s.c.Get(key); ok && cur == stale {
+		s.del(stale)
+	}
+}
+
+// current returns the live item for key; the caller holds the key's lock.
+// A stale item is unlinked.
+func (s *store) current(key []byte, now int64) *item {
+	it, res := s.peek(key, now)
+	switch {
+	case res == hit:
+		return it
+	case it != nil:
+		s.del(it)
+	}
+	return nil
 }
 
 // flushed reports whether a flush_all has invalidated it at now, as
@@ -172,8 +209,13 @@ func (s *store) flushed(it *item, now int64) bool {
 }
 
 // flushAll invalidates every item at deadline (unix seconds; <= now means at
-// once), as memcached's flush_all does.
+// once), as memcached's flush_all does. A deadline of 0 cancels any pending
+// flush (memcached's result for an absolute time before it started).
 func (s *store) flushAll(deadline, now int64) {
+	if deadline == 0 {
+		s.oldestLive.Store(0)
+		return
+	}
 	live := deadline - 1
 	if deadline <= now {
 		live = now - 1
@@ -212,7 +254,6 @@ func (s *store) put(it, old *item, now int64) error {
 		s.dropped.Add(1)
 		s.c.Wait() // the set buffer was full: let it drain
 	}
-	s.totalItems.Add(1)
 	if it.state.Load() == statePending {
 		// A new key: ristretto applies it asynchronously. Wait for it, so a
 		// following get sees it. Admission may have refused it meanwhile.

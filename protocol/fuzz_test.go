@@ -53,7 +53,7 @@ func checkRequest(t *testing.T, req *Request) {
 			t.Fatalf("bad key %q accepted", k)
 		}
 	}
-	if req.Cmd.IsStorage() && !req.TooLarge {
+	if req.Cmd.IsStorage() && req.Invalid == nil {
 		if !bytes.HasSuffix(req.Block, []byte("\r\n")) || !bytes.Equal(req.Key(), req.Block[:len(req.Key())]) {
 			t.Fatalf("malformed block %q for key %q", req.Block, req.Key())
 		}

@@ -85,10 +85,12 @@ type Request struct {
 	// NoReply is set when the request ended in "noreply": the Server drops
 	// whatever the Handler writes.
 	NoReply bool
-	// TooLarge marks a storage command whose data block exceeded the item size
-	// limit. The Server has already read and discarded the block; the Handler
-	// must answer ErrTooLarge (memcached also unlinks the key on a set).
-	TooLarge bool
+	// Invalid is set on a storage command that was read to its end but cannot
+	// be stored: ErrTooLarge (the block exceeded the item size limit and was
+	// discarded) or ErrBadDataChunk (the block did not end in "\r\n"). The
+	// Handler does its bookkeeping (memcached counts the set, and unlinks the
+	// key of a too-large set) and replies with Invalid.
+	Invalid error
 	// Block holds, for a storage command, the key immediately followed by the
 	// data and its trailing "\r\n", in one allocation owned by the Handler.
 	// Key() and Data() are views into it.
@@ -119,7 +121,7 @@ func (r *Request) reset() {
 	r.Keys = r.Keys[:0]
 	r.Args = r.Args[:0]
 	r.Flags, r.Exptime, r.Cas, r.Delta, r.Delay = 0, 0, 0, 0, 0
-	r.NoReply, r.TooLarge = false, false
+	r.NoReply, r.Invalid = false, nil
 	r.Block = nil
 	r.keyLen = 0
 }

@@ -302,7 +302,8 @@ func (s *Server) readRequest(rd *reader, req *Request) error {
 	}
 	key := req.Keys[0]
 	if !ItemSizeOK(len(key), req.Flags, dataLen, s.maxItemSize()) {
-		req.TooLarge = true
+		req.Invalid = ErrTooLarge
+		req.Keys[0] = append([]byte(nil), key...) // discard reuses the buffer
 		return rd.discard(dataLen + 2)
 	}
 	block := make([]byte, len(key)+dataLen+2)
@@ -314,7 +315,7 @@ func (s *Server) readRequest(rd *reader, req *Request) error {
 	req.Keys[0] = block[:len(key):len(key)]
 	if block[len(block)-2] != '\r' || block[len(block)-1] != '\n' {
 		req.Block = nil
-		return ErrBadDataChunk
+		req.Invalid = ErrBadDataChunk
 	}
 	return nil
 }

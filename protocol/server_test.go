@@ -25,8 +25,8 @@ var echoHandler = HandlerFunc(func(ctx context.Context, w *ResponseWriter, req *
 		}
 		w.WriteEnd()
 	case req.Cmd.IsStorage():
-		if req.TooLarge {
-			w.WriteError(ErrTooLarge)
+		if req.Invalid != nil {
+			w.WriteError(req.Invalid)
 			return
 		}
 		w.WriteLine("STORED")
