@@ -120,6 +120,10 @@ func parseLine(line []byte, req *Request) (dataLen int, err error) {
 		req.Cmd = CmdWatch
 		req.Args = append(req.Args[:0], toks[1:]...)
 		return 0, nil
+	case "peer":
+		req.Cmd = CmdPeer
+		req.Args = append(req.Args[:0], toks[1:]...)
+		return 0, nil
 	}
 	if bytes.HasPrefix(toks[len(toks)-1], []byte("HTTP/")) {
 		return 0, errCloseConn

@@ -28,6 +28,7 @@ const (
 	CmdQuit
 	CmdMetaNoop // "mn": replies "MN"; clients use it to mark the end of a pipeline
 	CmdWatch    // "watch": a long-lived stream; see docs/protocol.md
+	CmdPeer     // "peer <name>": marks a connection as a cluster peer's
 )
 
 var commandNames = [...]string{
@@ -36,7 +37,7 @@ var commandNames = [...]string{
 	CmdPrepend: "prepend", CmdCas: "cas", CmdDelete: "delete", CmdIncr: "incr",
 	CmdDecr: "decr", CmdTouch: "touch", CmdFlushAll: "flush_all", CmdVersion: "version",
 	CmdVerbosity: "verbosity", CmdStats: "stats", CmdQuit: "quit", CmdMetaNoop: "mn",
-	CmdWatch: "watch",
+	CmdWatch: "watch", CmdPeer: "peer",
 }
 
 // String returns the command's name as typed on the wire.

@@ -32,7 +32,16 @@ type ResponseWriter struct {
 	n            int64 // bytes written to conn, for stats
 	writeTimeout time.Duration
 	rd           *reader
+	connValue    any
 }
+
+// ConnValue returns the value a Handler attached to this connection with
+// SetConnValue, or nil. It lets a Handler keep per-connection state, such
+// as "this is a peer connection", across requests.
+func (w *ResponseWriter) ConnValue() any { return w.connValue }
+
+// SetConnValue attaches v to this connection for later requests.
+func (w *ResponseWriter) SetConnValue(v any) { w.connValue = v }
 
 func newResponseWriter(c net.Conn, rd *reader, writeTimeout time.Duration) *ResponseWriter {
 	return &ResponseWriter{conn: c, buf: make([]byte, 0, 4096), rd: rd, writeTimeout: writeTimeout}
