@@ -35,7 +35,7 @@ bench:
 # Side by side: memcached -t 2 and cached under the same load, one after the
 # other, with ratios ours/memcached at pipeline depths 1 and 16.
 bench-node: build
-	$(GO) run ./cmd/cachebench compare -start-memcached -start-cached $(BIN)/cached \
+	$(GO) run ./cmd/cachebench compare -start-memcached -start-cached $(BIN)/cached -cached-args "-gossip= -admin=" \
 		-conns 50 -ratio 90:10 -value-size 100 -keys 100000 -prefill \
 		-duration 10s -rounds 2 -pipeline 1,16
 

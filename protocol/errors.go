@@ -17,12 +17,14 @@ var errCloseConn = errors.New("protocol: connection closed by protocol rule")
 // stays usable. Error returns the wire form, "CLIENT_ERROR " + Msg.
 type ClientError struct{ Msg string }
 
+// Error returns the error as memcached writes it.
 func (e *ClientError) Error() string { return "CLIENT_ERROR " + e.Msg }
 
 // A ServerError is a well-formed request the server could not carry out.
 // Error returns the wire form, "SERVER_ERROR " + Msg.
 type ServerError struct{ Msg string }
 
+// Error returns the error as memcached writes it.
 func (e *ServerError) Error() string { return "SERVER_ERROR " + e.Msg }
 
 // The errors memcached sends, word for word.

@@ -1,0 +1,7 @@
+package main
+
+import "example.com/bad/node"
+
+func Exported() {}
+
+func main() { _ = node.X }

@@ -1,0 +1,2 @@
+// Extra is not in the import table, and this is the wrong form of package doc.
+package extra

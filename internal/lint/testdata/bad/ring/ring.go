@@ -1,0 +1,4 @@
+package ring
+
+// Name is documented.
+const Name = "ring"
