@@ -45,7 +45,7 @@ func TestReadValues(t *testing.T) {
 	for in, want := range map[string]error{
 		"SERVER_ERROR out of memory\r\n":           &ServerError{Msg: "out of memory"},
 		"CLIENT_ERROR bad command line format\r\n": ErrBadFormat,
-		"ERROR\r\n":                                ErrUnknownCommand,
+		"ERROR\r\n": ErrUnknownCommand,
 	} {
 		_, err := ReadValues(bufio.NewReader(strings.NewReader(in)), nil)
 		if err == nil || err.Error() != want.Error() {

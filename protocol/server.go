@@ -141,10 +141,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		if !s.trackConn(c) {
 			continue
 		}
-		s.wg.Go(func() {
+		go func() {
+			defer s.wg.Done()
 			defer s.untrackConn(c)
 			s.serveConn(c)
-		})
+		}()
 	}
 }
 
@@ -181,6 +182,7 @@ func (s *Server) trackConn(c net.Conn) bool {
 	}
 	s.conns[c] = struct{}{}
 	s.stats.CurrConnections.Add(1)
+	s.wg.Add(1) // under mu, so a Shutdown that has begun cannot be Waiting already
 	return true
 }
 
