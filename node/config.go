@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 
 	"github.com/hotcache/hotcache/protocol"
 )
@@ -29,6 +32,46 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock returns the current time; tests inject a fake one. Nil means time.Now.
 	Clock func() time.Time
+
+	// Name is the node's member name, its identity on the ring. Empty means
+	// the host name.
+	Name string
+	// GossipAddr is memberlist's bind address (TCP and UDP). Empty means no
+	// cluster: a standalone node that owns every key. cmd/cached defaults it
+	// to ":7946".
+	GossipAddr string
+	// Join lists seed gossip addresses (host:port; a DNS name may resolve to
+	// several). The node joins them at start and keeps re-joining them every
+	// RejoinInterval, so that the sides of a healed partition merge.
+	Join []string
+	// GossipKey is memberlist's AES key (16, 24 or 32 bytes). Empty means
+	// gossip in the clear.
+	GossipKey []byte
+	// AdvertiseAddr is the memcache address other nodes and clients use to
+	// reach this node. Empty means Addr's port on the address memberlist
+	// advertises.
+	AdvertiseAddr string
+	// AdminAddr is the admin HTTP listen address (/healthz, /readyz,
+	// /cluster, /metrics). Empty means no admin server.
+	AdminAddr string
+	// RejoinInterval is how often the seeds are re-joined. Zero means 10s.
+	RejoinInterval time.Duration
+	// DeadNodeReclaimTime is how long a dead member's name stays reserved
+	// before a node restarted under that name on a new address may take it.
+	// Zero means 5s.
+	DeadNodeReclaimTime time.Duration
+	// LeasePeriod is how long a node that gains a partition waits before
+	// acknowledging writes to it, so that replicas the previous owner pushed
+	// have expired. Zero means 2s.
+	LeasePeriod time.Duration
+	// ForwardTimeout bounds a request forwarded to a key's owner. Zero means 2s.
+	ForwardTimeout time.Duration
+	// ForwardFanout bounds how many owners one multi-key get asks at once.
+	// Zero means 8.
+	ForwardFanout int
+	// GossipTuning, if set, adjusts memberlist's configuration after the node
+	// has filled it in; test clusters use it to relax failure detection.
+	GossipTuning func(*memberlist.Config)
 }
 
 // Version is what the version command and stats report.
@@ -53,6 +96,24 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.RejoinInterval == 0 {
+		c.RejoinInterval = 10 * time.Second
+	}
+	if c.DeadNodeReclaimTime == 0 {
+		c.DeadNodeReclaimTime = 5 * time.Second
+	}
+	if c.LeasePeriod == 0 {
+		c.LeasePeriod = 2 * time.Second
+	}
+	if c.ForwardTimeout == 0 {
+		c.ForwardTimeout = 2 * time.Second
+	}
+	if c.ForwardFanout == 0 {
+		c.ForwardFanout = 8
+	}
 	return c
 }
 
@@ -70,6 +131,17 @@ func (c Config) validate() error {
 		return errors.New("node: MaxConns must not be negative")
 	case c.IdleTimeout < 0:
 		return errors.New("node: IdleTimeout must not be negative")
+	case c.LeasePeriod < 0 || c.ForwardTimeout < 0 || c.RejoinInterval < 0 || c.DeadNodeReclaimTime < 0:
+		return errors.New("node: durations must not be negative")
+	case c.ForwardFanout < 0:
+		return errors.New("node: ForwardFanout must not be negative")
+	case len(c.Join) > 0 && c.GossipAddr == "":
+		return errors.New("node: Join needs a GossipAddr")
+	}
+	switch len(c.GossipKey) {
+	case 0, 16, 24, 32:
+	default:
+		return fmt.Errorf("node: GossipKey must be 16, 24 or 32 bytes, not %d", len(c.GossipKey))
 	}
 	if c.MaxItemSize > c.MemoryMB<<20 && c.MemoryMB > 0 {
 		return fmt.Errorf("node: MaxItemSize %d exceeds the memory limit of %d MiB", c.MaxItemSize, c.MemoryMB)

@@ -5,32 +5,48 @@ import (
 	"errors"
 
 	"github.com/hotcache/hotcache/protocol"
+	"github.com/hotcache/hotcache/ring"
 )
 
 // Serve answers one memcache request; it makes the Node a protocol.Handler.
+// In a cluster, a request for a key another node owns is forwarded to it,
+// unless it arrived on a peer connection (it was forwarded here already).
 func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *protocol.Request) {
 	now := n.now()
+	route := n.clustered() && !isPeer(w)
+	if n.clustered() {
+		n.checkPaused()
+	}
 	switch req.Cmd {
 	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats:
-		n.serveGet(w, req, now)
-	case protocol.CmdSet, protocol.CmdAdd, protocol.CmdReplace, protocol.CmdAppend, protocol.CmdPrepend, protocol.CmdCas:
-		n.serveStore(w, req, now)
-	case protocol.CmdIncr, protocol.CmdDecr:
-		n.serveArith(w, req, now)
-	case protocol.CmdDelete:
-		n.serveDelete(w, req, now)
-	case protocol.CmdTouch:
-		n.serveTouch(w, req, now)
-	case protocol.CmdFlushAll:
-		n.counters.cmdFlush.Add(1)
-		deadline := now
-		if req.Delay > 0 {
-			deadline = absTime(req.Delay, now)
-			if req.Delay > maxRelativeExptime && deadline <= n.started.Unix()-processStartSlack {
-				deadline = 0 // memcached: a unix time before the server started disables flushing
+		if route {
+			n.serveGetCluster(ctx, w, req, now)
+		} else {
+			n.serveGet(w, req, now)
+		}
+	case protocol.CmdSet, protocol.CmdAdd, protocol.CmdReplace, protocol.CmdAppend, protocol.CmdPrepend, protocol.CmdCas,
+		protocol.CmdIncr, protocol.CmdDecr, protocol.CmdDelete, protocol.CmdTouch:
+		if route {
+			if owner, local := n.view.owner(req.Key()); !local {
+				n.forwardWrite(ctx, w, req, owner)
+				return
 			}
 		}
-		n.store.flushAll(deadline, now)
+		if n.clustered() && req.Invalid == nil {
+			if err := n.awaitLease(ctx, req.Key()); err != nil {
+				w.WriteError(&protocol.ServerError{Msg: err.Error()})
+				return
+			}
+		}
+		n.serveWrite(w, req, now)
+	case protocol.CmdFlushAll:
+		n.serveFlushAll(ctx, w, req, now, route)
+	case protocol.CmdPeer:
+		name := ""
+		if len(req.Args) > 0 {
+			name = string(req.Args[0])
+		}
+		w.SetConnValue(peerConn{name: name})
 		w.WriteLine("OK")
 	case protocol.CmdVersion:
 		w.WriteLine("VERSION " + Version)
@@ -46,35 +62,82 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 	}
 }
 
-func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now int64) {
-	touch := req.Cmd == protocol.CmdGat || req.Cmd == protocol.CmdGats
-	withCas := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
-	c := &n.counters
-	for _, key := range req.Keys {
-		var it *item
-		if touch { // memcached counts gat and gats as touches only
-			c.cmdTouch.Add(1)
-			var err error
-			if it, err = n.store.touch(key, req.Exptime, now); err != nil {
-				w.WriteError(err)
-				return
-			}
-			if it != nil {
-				c.touchHits.Add(1)
-			} else {
-				c.touchMisses.Add(1)
-			}
-		} else {
-			var res lookup
-			c.cmdGet.Add(1)
-			it, res = n.store.get(key, now)
-			n.countGet(res)
+// serveWrite carries out a write to a key this node serves.
+func (n *Node) serveWrite(w *protocol.ResponseWriter, req *protocol.Request, now int64) {
+	switch req.Cmd {
+	case protocol.CmdIncr, protocol.CmdDecr:
+		n.serveArith(w, req, now)
+	case protocol.CmdDelete:
+		n.serveDelete(w, req, now)
+	case protocol.CmdTouch:
+		n.serveTouch(w, req, now)
+	default:
+		n.serveStore(w, req, now)
+	}
+}
+
+// forwardWrite sends a write to its owner. A set refused here as too large
+// still unlinks the key at its owner, as memcached would.
+func (n *Node) forwardWrite(ctx context.Context, w *protocol.ResponseWriter, req *protocol.Request, owner ring.Member) {
+	if req.Invalid != nil {
+		if req.Invalid == protocol.ErrTooLarge && req.Cmd == protocol.CmdSet {
+			del := protocol.Request{Cmd: protocol.CmdDelete, Keys: req.Keys}
+			dctx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
+			n.roundTrip(dctx, owner.Addr, &del)
+			cancel()
 		}
-		if it != nil {
+		w.WriteError(req.Invalid)
+		return
+	}
+	n.forward(ctx, w, req, owner)
+}
+
+func (n *Node) serveFlushAll(ctx context.Context, w *protocol.ResponseWriter, req *protocol.Request, now int64, broadcast bool) {
+	n.counters.cmdFlush.Add(1)
+	deadline := now
+	if req.Delay > 0 {
+		deadline = absTime(req.Delay, now)
+		if req.Delay > maxRelativeExptime && deadline <= n.started.Unix()-processStartSlack {
+			deadline = 0 // memcached: a unix time before the server started disables flushing
+		}
+	}
+	n.store.flushAll(deadline, now)
+	if broadcast {
+		if err := n.broadcast(ctx, req); err != nil {
+			w.WriteError(&protocol.ServerError{Msg: "flush_all reached only part of the cluster: " + err.Error()})
+			return
+		}
+	}
+	w.WriteLine("OK")
+}
+
+func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now int64) {
+	withCas := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
+	for _, key := range req.Keys {
+		if it := n.getOne(req, key, now); it != nil {
 			w.WriteValue(it.key(), it.flags, it.data(), it.cas, withCas)
 		}
 	}
 	w.WriteEnd()
+}
+
+// getOne reads (or, for gat and gats, touches) one key and counts it.
+func (n *Node) getOne(req *protocol.Request, key []byte, now int64) *item {
+	c := &n.counters
+	if req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets {
+		c.cmdGet.Add(1)
+		it, res := n.store.get(key, now)
+		n.countGet(res)
+		return it
+	}
+	c.cmdTouch.Add(1) // memcached counts gat and gats as touches only
+	it, err := n.store.touch(key, req.Exptime, now)
+	if err != nil || it == nil {
+		c.touchMisses.Add(1)
+		return nil
+	}
+	c.touchHits.Add(1)
+	return it
 }
 
 func (n *Node) countGet(res lookup) {

@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hotcache/hotcache/internal/connpool"
 	"github.com/hotcache/hotcache/protocol"
+	"github.com/hotcache/hotcache/ring"
 )
 
-// A Node is one cache server: a store and the memcache protocol in front of
-// it. New builds it, Start binds and serves, Shutdown drains and stops it.
+// A Node is one cache server: a store, the memcache protocol in front of it
+// and, when it has a GossipAddr, membership in a cluster whose ring decides
+// which node owns each key. New builds it, Start binds and serves, Shutdown
+// leaves the cluster and drains.
 type Node struct {
 	cfg       Config
 	store     *store
@@ -21,10 +26,22 @@ type Node struct {
 	started   time.Time
 	verbosity atomic.Int32
 	counters  counters
+	fwd       forwardCounters
+
+	view           *view
+	members        *membership // nil when standalone
+	pool           *connpool.Pool
+	advertise      string
+	adminAdvertise string
+	admin          *http.Server
 
 	mu       sync.Mutex
 	ln       net.Listener
+	adminLn  net.Listener
 	serveErr chan error
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	running  bool
 	stopped  bool
 }
 
@@ -34,12 +51,13 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	n := &Node{cfg: cfg, started: cfg.Clock()}
+	n := &Node{cfg: cfg, started: cfg.Clock(), stop: make(chan struct{})}
 	st, err := newStore(int64(cfg.MemoryMB)<<20, n.now)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.store = st
+	n.view = newView(cfg.Name, ring.DefaultPartitionCount)
 	n.verbosity.Store(int32(cfg.Verbosity))
 	n.srv = &protocol.Server{
 		Handler:     n,
@@ -55,22 +73,98 @@ var _ protocol.Handler = (*Node)(nil)
 
 func (n *Node) now() int64 { return n.cfg.Clock().Unix() }
 
-// Start binds the memcache address and serves it in the background.
-func (n *Node) Start() error {
+// clustered reports whether the node gossips with others.
+func (n *Node) clustered() bool { return n.members != nil }
+
+// Start binds the memcache (and admin) addresses, joins the cluster when
+// configured, and serves in the background.
+func (n *Node) Start() (err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ln != nil || n.stopped {
+	if n.running || n.stopped {
 		return errors.New("node: already started")
 	}
-	ln, err := net.Listen("tcp", n.cfg.Addr)
-	if err != nil {
+	defer func() {
+		if err != nil {
+			n.closeListeners()
+		}
+	}()
+	if n.ln, err = net.Listen("tcp", n.cfg.Addr); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.ln = ln
+	n.advertise = n.cfg.AdvertiseAddr
+	if n.advertise == "" {
+		n.advertise = n.ln.Addr().String()
+	}
+	if n.cfg.AdminAddr != "" {
+		if n.adminLn, err = net.Listen("tcp", n.cfg.AdminAddr); err != nil {
+			return fmt.Errorf("node: admin: %w", err)
+		}
+		n.adminAdvertise = n.adminLn.Addr().String()
+		if n.cfg.AdvertiseAddr != "" {
+			host, _, _ := net.SplitHostPort(n.cfg.AdvertiseAddr)
+			n.adminAdvertise = advertiseOn(n.adminAdvertise, host)
+		}
+	}
+	if n.cfg.GossipAddr != "" {
+		if err := n.startGossip(); err != nil {
+			return err
+		}
+		pool, err := connpool.New(connpool.Config{
+			Hello: []byte("peer " + n.cfg.Name + "\r\n"),
+			// A vanished peer (SYN dropped) should cost a forward little;
+			// afterwards the pool fails fast while it backs off.
+			DialTimeout: min(n.cfg.ForwardTimeout, 500*time.Millisecond),
+		})
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		n.pool = pool
+		n.store.fenced = n.view.fenced
+	}
+	n.rebuild()
+	n.view.lastTick.Store(n.view.mono())
+	n.running = true
 	n.serveErr = make(chan error, 1)
+	ln := n.ln
 	go func() { n.serveErr <- n.srv.Serve(ln) }()
-	n.cfg.Logger.Info("serving memcache", "addr", ln.Addr().String(), "memory_mb", n.cfg.MemoryMB, "max_item_size", n.cfg.MaxItemSize)
+	n.wg.Go(func() { n.runView(n.stop) })
+	if n.members != nil {
+		n.wg.Go(func() { n.members.rejoinEvery(n.cfg.RejoinInterval, n.cfg.Join, n.stop) })
+	}
+	if n.adminLn != nil {
+		n.admin = n.newAdminServer()
+		adminLn := n.adminLn
+		n.wg.Go(func() { n.admin.Serve(adminLn) })
+	}
+	n.cfg.Logger.Info("serving memcache", "name", n.cfg.Name, "addr", n.ln.Addr().String(),
+		"advertise", n.advertise, "gossip", n.cfg.GossipAddr, "admin", n.adminAdvertise,
+		"memory_mb", n.cfg.MemoryMB, "max_item_size", n.cfg.MaxItemSize)
 	return nil
+}
+
+func (n *Node) closeListeners() {
+	if n.ln != nil {
+		n.ln.Close()
+	}
+	if n.adminLn != nil {
+		n.adminLn.Close()
+	}
+	if n.members != nil {
+		n.members.ml.Shutdown()
+	}
+}
+
+// advertiseOn puts addr's port on host when addr listens on every interface.
+func advertiseOn(addr, host string) string {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(h); h != "" && (ip == nil || !ip.IsUnspecified()) {
+		return addr
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Addr returns the bound memcache address, or "" before Start.
@@ -83,24 +177,78 @@ func (n *Node) Addr() string {
 	return n.ln.Addr().String()
 }
 
-// Shutdown stops accepting, lets open connections finish their current
-// request, waits for every goroutine the Node started, and releases the
-// store. When ctx ends first, connections are closed at once. It is safe to
-// call more than once.
+// AdminAddr returns the bound admin HTTP address, or "".
+func (n *Node) AdminAddr() string { return n.adminAdvertise }
+
+// GossipAddr returns the address memberlist listens on, or "" when
+// standalone.
+func (n *Node) GossipAddr() string {
+	if n.members == nil {
+		return ""
+	}
+	ln := n.members.ml.LocalNode()
+	return net.JoinHostPort(ln.Addr.String(), fmt.Sprint(ln.Port))
+}
+
+// Name returns the node's member name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Ring returns the node's current ring.
+func (n *Node) Ring() *ring.Ring { return n.view.ring.Load() }
+
+// Shutdown leaves the cluster (so peers drop this node at once rather than
+// after failure detection), stops accepting, lets open connections finish
+// their current request, waits for every goroutine the Node started, and
+// releases the store. When ctx ends first, connections are closed at once.
+// It is safe to call more than once.
 func (n *Node) Shutdown(ctx context.Context) error {
+	return n.stopNode(ctx, true)
+}
+
+// Close stops the node at once, without leaving the cluster: to its peers it
+// looks like a crash. Tests use it to kill nodes.
+func (n *Node) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := n.stopNode(ctx, false)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func (n *Node) stopNode(ctx context.Context, leave bool) error {
 	n.mu.Lock()
 	if n.stopped {
 		n.mu.Unlock()
 		return nil
 	}
 	n.stopped = true
-	started := n.ln != nil
+	running := n.running
 	n.mu.Unlock()
-	err := n.srv.Shutdown(ctx)
-	if started {
-		if serr := <-n.serveErr; serr != nil && !errors.Is(serr, protocol.ErrServerClosed) && err == nil {
-			err = serr
+	if !running {
+		n.store.close()
+		return nil
+	}
+	if n.members != nil {
+		if leave {
+			if err := n.members.ml.Leave(2 * time.Second); err != nil {
+				n.cfg.Logger.Warn("leave failed", "err", err)
+			}
 		}
+		n.members.ml.Shutdown()
+	}
+	close(n.stop)
+	err := n.srv.Shutdown(ctx)
+	if serr := <-n.serveErr; serr != nil && !errors.Is(serr, protocol.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if n.admin != nil {
+		n.admin.Close()
+	}
+	n.wg.Wait()
+	if n.pool != nil {
+		n.pool.Close()
 	}
 	n.store.close()
 	return err

@@ -24,6 +24,9 @@ func (n *Node) serveStats(w *protocol.ResponseWriter, req *protocol.Request, now
 	case "reset":
 		n.counters.reset()
 		w.WriteLine("RESET")
+	case "cluster":
+		n.writeClusterStats(w)
+		w.WriteEnd()
 	case "items", "slabs", "sizes", "conns":
 		w.WriteEnd() // memcached's slab-level detail has no meaning here
 	default:
@@ -118,4 +121,19 @@ func (n *Node) writeSettings(w *protocol.ResponseWriter) {
 	w.WriteStat("flush_enabled", "yes")
 	u("idle_timeout", uint64(n.cfg.IdleTimeout/time.Second))
 	w.WriteStat("binding_protocol", "ascii")
+}
+
+// writeClusterStats is /cluster in memcache text: the ring's identity and
+// one line per member.
+func (n *Node) writeClusterStats(w *protocol.ResponseWriter) {
+	info := n.Cluster()
+	w.WriteStat("self", info.Self)
+	w.WriteStat("ring_identity", info.Identity)
+	w.WriteStatUint("ring_generation", info.Generation)
+	w.WriteStatUint("members", uint64(len(info.Members)))
+	for _, m := range info.Members {
+		w.WriteStat("member", m.Name+" "+m.Addr+" "+m.State+" partitions="+strconv.Itoa(m.Partitions))
+	}
+	w.WriteStatUint("forwarded", n.fwd.requests.Load())
+	w.WriteStatUint("forward_errors", n.fwd.errors.Load())
 }

@@ -37,6 +37,9 @@ type store struct {
 	oldestLive atomic.Int64  // flush_all: items written at or before this second are dead once it has come
 	oldestCas  atomic.Uint64 // flush_all: items with a smaller cas are dead
 	now        func() int64  // unix seconds
+	// fenced, when set, reports items that predate this node's gain of their
+	// key's partition (see view); they are misses.
+	fenced func(key []byte, cas uint64) bool
 
 	items      atomic.Int64
 	bytes      atomic.Int64
@@ -140,6 +143,7 @@ const (
 	miss
 	expired
 	flushed
+	fenced // written before this node (re)gained the key's partition
 )
 
 // peek returns the item the cache holds for key and what it means at now.
@@ -154,6 +158,9 @@ func (s *store) peek(key []byte, now int64) (*item, lookup) {
 	}
 	if s.flushed(it, now) {
 		return it, flushed
+	}
+	if s.fenced != nil && s.fenced(key, it.cas) {
+		return it, fenced
 	}
 	return it, hit
 }

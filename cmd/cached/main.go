@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,8 @@ type options struct {
 	idleTimeout  time.Duration
 	drainTimeout time.Duration
 	logFormat    string
+
+	name, gossip, join, gossipKey, admin, advertise string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -52,6 +55,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close connections idle this long (0: never)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 4*time.Second, "on SIGINT/SIGTERM, how long open connections may finish")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	host, _ := os.Hostname()
+	fs.StringVar(&o.name, "name", host, "member name: this node's identity on the ring")
+	fs.StringVar(&o.gossip, "gossip", ":7946", "gossip (memberlist) bind address, TCP and UDP; empty: standalone, no cluster")
+	fs.StringVar(&o.join, "join", "", "gossip addresses of seed nodes, comma-separated (a DNS name may resolve to several)")
+	fs.StringVar(&o.gossipKey, "gossip-key", os.Getenv("CACHED_GOSSIP_KEY"), "base64 AES key (16, 24 or 32 bytes) encrypting gossip; default $CACHED_GOSSIP_KEY")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:9100", "admin HTTP address (/healthz /readyz /cluster /metrics); empty: none")
+	fs.StringVar(&o.advertise, "advertise", "", "memcache address peers and clients use to reach this node (default: the gossip address's host with -p)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -71,14 +81,24 @@ func run(args []string) error {
 	}
 	logger := newLogger(o.logFormat, int(o.verbose))
 	setMemoryLimit(o.memoryMB)
+	key, err := decodeKey(o.gossipKey)
+	if err != nil {
+		return err
+	}
 	n, err := node.New(node.Config{
-		Addr:        net.JoinHostPort(o.listen, o.port),
-		MemoryMB:    o.memoryMB,
-		MaxItemSize: int(o.maxItemSize),
-		MaxConns:    o.maxConns,
-		IdleTimeout: o.idleTimeout,
-		Verbosity:   int(o.verbose),
-		Logger:      logger,
+		Addr:          net.JoinHostPort(o.listen, o.port),
+		MemoryMB:      o.memoryMB,
+		MaxItemSize:   int(o.maxItemSize),
+		MaxConns:      o.maxConns,
+		IdleTimeout:   o.idleTimeout,
+		Verbosity:     int(o.verbose),
+		Logger:        logger,
+		Name:          o.name,
+		GossipAddr:    o.gossip,
+		Join:          splitList(o.join),
+		GossipKey:     key,
+		AdminAddr:     o.admin,
+		AdvertiseAddr: o.advertise,
 	})
 	if err != nil {
 		return err
@@ -169,3 +189,25 @@ type verbosityAlias struct {
 func (a verbosityAlias) String() string   { return "" }
 func (a verbosityAlias) IsBoolFlag() bool { return true }
 func (a verbosityAlias) Set(string) error { *a.v = verbosity(a.level); return nil }
+
+// decodeKey reads the base64 gossip key.
+func decodeKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("gossip key: %w", err)
+	}
+	return k, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

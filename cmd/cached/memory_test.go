@@ -29,7 +29,7 @@ func TestMemoryBound(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	port := freePort(t)
-	cmd := exec.Command(bin, "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(memMB))
+	cmd := exec.Command(bin, "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(memMB), "-gossip", "", "-admin", "")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,9 @@ var importTable = map[string]importRule{
 	"node/nodetest": { // never client: client tests use nodetest
 		allow: []string{"node", "protocol", "ring"},
 	},
+	// End-to-end tests of the deployment files (build-tagged, run against
+	// containers): they talk to the cluster as any client would.
+	"deploy/...":        {stdlibOnly: true},
 	"internal/connpool": {allow: []string{"protocol"}},
 
 	// The pure packages: nothing of ours, so they stay unit-testable and fuzzable.

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// memberMeta is what a node tells the cluster about itself in its gossip
+// metadata: where its memcache and admin endpoints are.
+type memberMeta struct {
+	Addr  string `json:"addr"`
+	Admin string `json:"admin,omitempty"`
+}
+
+// membership adapts memberlist. Its callbacks run on memberlist's goroutines
+// and only copy and signal: the ring is rebuilt by the Node's own goroutine.
+type membership struct {
+	ml      *memberlist.Memberlist
+	meta    atomic.Pointer[[]byte]
+	changed chan struct{} // capacity 1: bursts of events coalesce
+	logger  *slog.Logger
+
+	mu    sync.Mutex
+	peers map[string]memberMeta // name -> meta, every node memberlist reports alive or suspect
+
+	// refuted is set when memberlist refutes a suspect or dead message about
+	// this node. memberlist has no callback for that, so it is read from its
+	// log (see refuteWatcher).
+	refuted atomic.Bool
+}
+
+// refuteWatcher is memberlist's log writer. It watches for the line
+// memberlist writes when it refutes a suspicion or death of this node
+// ("Refuting a suspect message", "Refuting a dead message": memberlist
+// v0.7.0, state.go) and passes everything on to next.
+type refuteWatcher struct {
+	m    *membership
+	next io.Writer
+}
+
+func (w refuteWatcher) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("Refuting a")) {
+		w.m.refuted.Store(true)
+	}
+	return w.next.Write(p)
+}
+
+func newMembership(logger *slog.Logger) *membership {
+	return &membership{changed: make(chan struct{}, 1), logger: logger, peers: map[string]memberMeta{}}
+}
+
+func (m *membership) signal() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (m *membership) setMeta(meta memberMeta) {
+	b, _ := json.Marshal(meta)
+	m.meta.Store(&b)
+}
+
+// NotifyJoin, NotifyLeave and NotifyUpdate make membership a
+// memberlist.EventDelegate.
+func (m *membership) NotifyJoin(n *memberlist.Node)   { m.record(n, true); m.signal() }
+func (m *membership) NotifyLeave(n *memberlist.Node)  { m.record(n, false); m.signal() }
+func (m *membership) NotifyUpdate(n *memberlist.Node) { m.record(n, true); m.signal() }
+
+func (m *membership) record(n *memberlist.Node, alive bool) {
+	var meta memberMeta
+	if alive {
+		if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.Addr == "" {
+			m.logger.Warn("ignoring member with unreadable metadata", "member", n.Name, "err", err)
+			alive = false
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if alive {
+		m.peers[n.Name] = meta
+	} else {
+		delete(m.peers, n.Name)
+	}
+}
+
+// snapshot returns a copy of the live member set.
+func (m *membership) snapshot() map[string]memberMeta {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]memberMeta, len(m.peers))
+	for k, v := range m.peers {
+		out[k] = v
+	}
+	return out
+}
+
+// NodeMeta, NotifyMsg, GetBroadcasts, LocalState and MergeRemoteState make
+// membership a memberlist.Delegate; only the metadata is used.
+func (m *membership) NodeMeta(limit int) []byte {
+	if b := m.meta.Load(); b != nil && len(*b) <= limit {
+		return *b
+	}
+	return nil
+}
+func (m *membership) NotifyMsg([]byte)                           {}
+func (m *membership) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (m *membership) LocalState(join bool) []byte                { return nil }
+func (m *membership) MergeRemoteState(buf []byte, join bool)     {}
+
+// gossipConfig builds memberlist's configuration for a node.
+func gossipConfig(cfg Config, m *membership) (*memberlist.Config, error) {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	host, port, err := net.SplitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: gossip address %q: %w", cfg.GossipAddr, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("node: gossip port %q: %w", port, err)
+	}
+	mc.BindAddr, mc.BindPort = host, p
+	mc.AdvertisePort = p
+	// A node restarted under the same name on a new address may take its
+	// name back once the old incarnation has been dead this long.
+	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
+	mc.Delegate = m
+	mc.Events = m
+	mc.SecretKey = cfg.GossipKey
+	var next io.Writer = io.Discard
+	if cfg.Verbosity > 1 {
+		next = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug).Writer()
+	}
+	mc.Logger = log.New(refuteWatcher{m: m, next: next}, "", 0)
+	if cfg.GossipTuning != nil {
+		cfg.GossipTuning(mc)
+	}
+	return mc, nil
+}
+
+// join contacts the seeds; a failure is logged, not fatal: the node keeps
+// trying from its rejoin loop.
+func (m *membership) join(seeds []string) {
+	if len(seeds) == 0 {
+		return
+	}
+	if n, err := m.ml.Join(seeds); err != nil && n == 0 {
+		m.logger.Debug("join failed; will retry", "seeds", seeds, "err", err)
+	}
+}
+
+// rejoinEvery keeps contacting the seeds so that the two sides of a healed
+// partition merge again; memberlist alone never re-contacts a node it has
+// declared dead.
+func (m *membership) rejoinEvery(interval time.Duration, seeds []string, stop <-chan struct{}) {
+	if len(seeds) == 0 || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			m.join(seeds)
+		}
+	}
+}

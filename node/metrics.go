@@ -1,0 +1,75 @@
+package node
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// nodeCollector reads the node's counters at scrape time, so metrics cost
+// the request path nothing beyond the counters stats already keeps.
+type nodeCollector struct {
+	n                                                   *Node
+	requests, forwards, forwardErrors, forwardMisses    *prometheus.Desc
+	members, generation, items, bytes, evictions, conns *prometheus.Desc
+	refusals                                            *prometheus.Desc
+}
+
+func (n *Node) collector() *nodeCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, prometheus.Labels{"node": n.cfg.Name})
+	}
+	return &nodeCollector{
+		n:             n,
+		requests:      d("cache_requests_total", "Requests served by this node, by command and result.", "cmd", "result"),
+		forwards:      d("cache_forwarded_requests_total", "Requests sent on to a key's owner."),
+		forwardErrors: d("cache_forward_errors_total", "Forwarded requests that failed (owner unreachable or slow)."),
+		forwardMisses: d("cache_forward_missed_keys_total", "Keys answered as misses because their owner failed."),
+		members:       d("cache_members", "Members in this node's ring."),
+		generation:    d("cache_ring_generation", "How many rings this node has installed."),
+		items:         d("cache_items", "Items stored (curr_items)."),
+		bytes:         d("cache_bytes", "Bytes charged against the memory limit."),
+		evictions:     d("cache_evictions_total", "Items evicted or refused admission."),
+		refusals:      d("cache_admission_refusals_total", "New items refused by the admission policy (also in evictions)."),
+		conns:         d("cache_connections", "Open client connections."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.requests, c.forwards, c.forwardErrors, c.forwardMisses, c.members,
+		c.generation, c.items, c.bytes, c.evictions, c.refusals, c.conns} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	n, k := c.n, &c.n.counters
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	for _, r := range []struct {
+		cmd, result string
+		v           uint64
+	}{
+		{"get", "hit", k.getHits.Load()}, {"get", "miss", k.getMisses.Load()},
+		{"set", "total", k.cmdSet.Load()}, {"touch", "hit", k.touchHits.Load()}, {"touch", "miss", k.touchMisses.Load()},
+		{"delete", "hit", k.deleteHits.Load()}, {"delete", "miss", k.deleteMisses.Load()},
+		{"incr", "hit", k.incrHits.Load()}, {"incr", "miss", k.incrMisses.Load()},
+		{"decr", "hit", k.decrHits.Load()}, {"decr", "miss", k.decrMisses.Load()},
+		{"cas", "hit", k.casHits.Load()}, {"cas", "miss", k.casMisses.Load()}, {"cas", "badval", k.casBadval.Load()},
+		{"flush_all", "total", k.cmdFlush.Load()},
+	} {
+		counter(c.requests, r.v, r.cmd, r.result)
+	}
+	counter(c.forwards, n.fwd.requests.Load())
+	counter(c.forwardErrors, n.fwd.errors.Load())
+	counter(c.forwardMisses, n.fwd.missed.Load())
+	if r := n.view.ring.Load(); r != nil {
+		gauge(c.members, float64(r.Len()))
+	}
+	gauge(c.generation, float64(n.view.generation.Load()))
+	gauge(c.items, float64(n.store.items.Load()))
+	gauge(c.bytes, float64(n.store.bytes.Load()))
+	counter(c.evictions, n.store.evictions.Load())
+	counter(c.refusals, n.store.refused.Load())
+	gauge(c.conns, float64(n.srv.Stats().CurrConnections.Load()))
+}
