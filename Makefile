@@ -57,3 +57,16 @@ down:
 
 clean:
 	rm -rf $(BIN)
+
+# The three-node cluster of docker-compose.yml (ports in its header), and the
+# end-to-end test that starts its own copy under a unique project name.
+.PHONY: cluster-up cluster-down compose-test
+
+cluster-up: image
+	$(COMPOSE) up -d
+
+cluster-down:
+	$(COMPOSE) down -v --remove-orphans
+
+compose-test:
+	$(GO) test -tags compose -v -timeout 15m ./deploy/compose/

@@ -1,0 +1,884 @@
+//go:build compose
+
+// Package compose tests docker-compose.yml end to end: it builds the
+// hotcache/cached:dev image, starts the three nodes under a project name of
+// its own, and checks forwarding, the loss and return of a node, and the
+// healing of a network partition, all through the host ports the compose
+// file publishes. It needs a Docker engine and runs only with the compose
+// build tag:
+//
+//	go test -tags compose -v -timeout 15m ./deploy/compose/
+//
+// Without Docker it skips (loudly), unless CACHE_REQUIRE_DOCKER=1, when it
+// fails. It uses the standard library only and nothing of this module: it
+// talks to the cluster as any memcache client would.
+package compose
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The host ports docker-compose.yml publishes, on 127.0.0.1.
+var (
+	memcachePort = map[string]int{"node1": 21211, "node2": 21212, "node3": 21213}
+	adminPort    = map[string]int{"node1": 19101, "node2": 19102, "node3": 19103}
+	allNodes     = []string{"node1", "node2", "node3"}
+)
+
+const (
+	numKeys   = 10000
+	batchSize = 500 // keys per pipelined round trip
+	getKeys   = 100 // keys per multi-key get command
+
+	convergeTimeout = 120 * time.Second // first start: three containers, gossip
+	failoverTimeout = 60 * time.Second  // kill to: every read and write answered
+	ringTimeout     = 90 * time.Second  // detection (~5-25 s) and re-join (every 10 s)
+)
+
+func TestCompose(t *testing.T) {
+	requireDocker(t)
+	c := newCluster(t)
+	c.checkPortsFree()
+	c.buildImage()
+	c.up()
+
+	// 1. All three agree on one ring.
+	d := c.waitRing("start", allNodes, allNodes, convergeTimeout)
+	t.Logf("three nodes agree on a 3-member ring %v after compose up returned", d.Round(time.Millisecond))
+	c.checkAdmin(allNodes)
+
+	// 2. Written through node1, read back through node3.
+	keys := makeKeys()
+	c.mustSetAll("node1", keys, 1)
+	c.mustGetAll("node3", keys, 1)
+	t.Logf("%d keys written through node1 and read back exactly through node3", numKeys)
+
+	// 3. node2 dies: reads and writes through node1 keep working.
+	killed := time.Now()
+	detected := c.watchRing([]string{"node1", "node3"}, []string{"node1", "node3"})
+	c.compose(time.Minute, "kill", "node2")
+	t.Logf("killed node2 (compose kill took %v)", time.Since(killed).Round(time.Millisecond))
+	c.failover(keys, killed)
+	c.waitRing("node2 dropped", []string{"node1", "node3"}, []string{"node1", "node3"}, ringTimeout)
+	t.Logf("node2's death detected (2-member ring) after: %s", detected())
+	c.mustGetAll("node3", keys, 2)
+
+	// 4. node2 comes back under its name and address and rejoins.
+	started := time.Now()
+	c.compose(time.Minute, "start", "node2")
+	c.waitRing("node2 rejoined", allNodes, allNodes, ringTimeout)
+	t.Logf("node2 rejoined: one 3-member ring %v after compose start began", time.Since(started).Round(time.Millisecond))
+
+	// 5. A partition: node3 is cut off, then put back with its address.
+	network, ip := c.networkOf("node3")
+	id := c.containerID("node3")
+	cut := time.Now()
+	c.docker(time.Minute, "network", "disconnect", network, id)
+	t.Logf("disconnected node3 (%s) from %s", ip, network)
+	c.waitRing("node3 cut off", []string{"node1", "node2"}, []string{"node1", "node2"}, ringTimeout)
+	t.Logf("node1 and node2 dropped node3: 2-member ring %v after the cut", time.Since(cut).Round(time.Millisecond))
+	healed := time.Now()
+	c.docker(time.Minute, "network", "connect", "--ip", ip, network, id)
+	t.Logf("reconnected node3 with --ip %s", ip)
+	c.waitRing("partition healed", allNodes, allNodes, ringTimeout)
+	t.Logf("partition healed: one 3-member ring %v after reconnecting", time.Since(healed).Round(time.Millisecond))
+
+	// The merged cluster serves every key again.
+	c.mustSetAll("node3", keys, 3)
+	c.mustGetAll("node1", keys, 3)
+	c.mustGetAll("node2", keys, 3)
+	t.Logf("after the heal: %d keys written through node3, read back exactly through node1 and node2", numKeys)
+}
+
+// failover checks that, within failoverTimeout of node2's death, a pass of
+// reads of every key through node1 sees no error and only exact values
+// (node2's keys miss), and then that every key can be written through node1
+// (STORED); finally, that node1 serves all the new values.
+func (c *cluster) failover(keys []string, killed time.Time) {
+	t := c.t
+	deadline := killed.Add(failoverTimeout)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		hits, misses, err := c.getAll("node1", keys, 1)
+		if err == nil {
+			t.Logf("read pass %d through node1 clean %v after the kill (took %v, slowest batch of %d keys %v): %d hits, %d misses (node2's keys)",
+				attempt, time.Since(killed).Round(time.Millisecond), time.Since(start).Round(time.Millisecond),
+				batchSize, c.slowest.Round(time.Millisecond), hits, misses)
+			if hits == 0 {
+				t.Fatalf("no key hit through node1 after node2 died: only node2's keys should miss")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reads through node1 still failing %v after node2 was killed: %v", failoverTimeout, err)
+		}
+		t.Logf("read pass %d through node1 after the kill: %v; retrying", attempt, err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := c.setAll("node1", keys, 2)
+		if err == nil {
+			t.Logf("write pass %d through node1: all %d STORED %v after the kill (%v)",
+				attempt, len(keys), time.Since(killed).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writes through node1 still failing %v after node2 was killed: %v", failoverTimeout, err)
+		}
+		t.Logf("write pass %d through node1 after the kill: %v; retrying", attempt, err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	c.mustGetAll("node1", keys, 2)
+}
+
+// ---- the cluster under test ----
+
+// cluster is one compose project started by the test.
+type cluster struct {
+	t       *testing.T
+	root    string   // repository root, holding docker-compose.yml
+	cmd     []string // "docker compose" or "docker-compose"
+	project string
+
+	mu       sync.Mutex
+	lastView map[string]string // per node, the last `stats cluster` answer or error
+
+	slowest time.Duration // getAll's slowest round trip, for the log
+
+	started  atomic.Bool // compose up was run: there may be something to tear down
+	downOnce sync.Once
+}
+
+// requireDocker skips the test unless a Docker engine and a compose command
+// answer; with CACHE_REQUIRE_DOCKER=1 it fails instead.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	missing := func(what string, err error, out []byte) {
+		msg := fmt.Sprintf("%s: %v\n%s", what, err, bytes.TrimSpace(out))
+		if os.Getenv("CACHE_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("CACHE_REQUIRE_DOCKER=1 but %s", msg)
+		}
+		fmt.Fprintf(os.Stderr, "\n*** SKIPPING the compose test: %s\n*** set CACHE_REQUIRE_DOCKER=1 to make this a failure\n\n", msg)
+		t.Skipf("SKIPPED, NOT RUN: %s (set CACHE_REQUIRE_DOCKER=1 to fail instead)", msg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	info := exec.CommandContext(ctx, "docker", "info")
+	info.Stderr = &stderr
+	if err := info.Run(); err != nil {
+		missing("`docker info` failed, no Docker engine", err, stderr.Bytes())
+	}
+	if composeCommand() == nil {
+		missing("neither `docker compose` nor `docker-compose` answers", errors.New("no compose command"), nil)
+	}
+}
+
+// composeCommand returns the compose command that answers, preferring the
+// plugin, as the Makefile's COMPOSE does.
+func composeCommand() []string {
+	for _, cmd := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := exec.CommandContext(ctx, cmd[0], append(cmd[1:], "version")...).Run()
+		cancel()
+		if err == nil {
+			return cmd
+		}
+	}
+	return nil
+}
+
+func newCluster(t *testing.T) *cluster {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "docker-compose.yml")); err != nil {
+		t.Fatalf("no docker-compose.yml at the repository root: %v", err)
+	}
+	c := &cluster{
+		t:        t,
+		root:     root,
+		cmd:      composeCommand(),
+		project:  fmt.Sprintf("hotcache-test-%d", os.Getpid()),
+		lastView: map[string]string{},
+	}
+	t.Logf("compose command %q, project %s", strings.Join(c.cmd, " "), c.project)
+
+	// Tear down on every way out: the test's end (pass or fail), an
+	// interrupt, and the -timeout deadline (which panics without running
+	// cleanups, so tear down a little before it). Cleanups run last first:
+	// the signal handler stays until the teardown is done.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stopSig := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			if !c.started.Load() {
+				os.Exit(1)
+			}
+			fmt.Fprintf(os.Stderr, "compose test: %v: tearing down project %s\n", s, c.project)
+			c.down()
+			os.Exit(1)
+		case <-stopSig:
+		}
+	}()
+	t.Cleanup(func() { signal.Stop(sig); close(stopSig) })
+	if deadline, ok := t.Deadline(); ok && time.Until(deadline) > 2*time.Minute {
+		timer := time.AfterFunc(time.Until(deadline)-45*time.Second, func() {
+			if !c.started.Load() {
+				return
+			}
+			fmt.Fprintf(os.Stderr, "compose test: -timeout is 45 s away: tearing down project %s now\n", c.project)
+			c.dumpDiagnostics()
+			c.down()
+		})
+		t.Cleanup(func() { timer.Stop() })
+	}
+	t.Cleanup(func() {
+		if !c.started.Load() {
+			return
+		}
+		if t.Failed() {
+			c.dumpDiagnostics()
+		}
+		c.down()
+	})
+	return c
+}
+
+// checkPortsFree fails early, and clearly, when a published host port is
+// taken, for example by a developer's `make cluster-up`.
+func (c *cluster) checkPortsFree() {
+	var busy []string
+	for _, n := range allNodes {
+		for _, p := range []int{memcachePort[n], adminPort[n]} {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				holder, _ := exec.Command("docker", "ps", "--filter", "publish="+strconv.Itoa(p), "--format", "{{.Names}} ({{.Label \"com.docker.compose.project\"}})").Output()
+				busy = append(busy, fmt.Sprintf("127.0.0.1:%d (%v; docker containers publishing it: %s)", p, err, orNone(bytes.TrimSpace(holder))))
+				continue
+			}
+			ln.Close()
+		}
+	}
+	if len(busy) > 0 {
+		c.t.Fatalf("the compose test needs the host ports of docker-compose.yml, but these are taken:\n\t%s\n"+
+			"stop whatever holds them (a running `make cluster-up`: `make cluster-down`; a leftover test project: "+
+			"`docker-compose -p <project> down -v`) and run again", strings.Join(busy, "\n\t"))
+	}
+}
+
+func orNone(b []byte) string {
+	if len(b) == 0 {
+		return "none"
+	}
+	return strings.ReplaceAll(string(b), "\n", ", ")
+}
+
+// buildImage does what `make image` does, for the one binary the image
+// holds: a static cached, then the image around it.
+func (c *cluster) buildImage() {
+	start := time.Now()
+	goCmd := "go"
+	if p, err := exec.LookPath("go"); err == nil {
+		goCmd = p
+	}
+	build := exec.Command(goCmd, "build", "-o", filepath.Join(c.root, "bin")+string(filepath.Separator), "./cmd/cached")
+	build.Dir = c.root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		c.t.Fatalf("CGO_ENABLED=0 go build ./cmd/cached: %v\n%s", err, out)
+	}
+	c.docker(5*time.Minute, "build", "-t", "hotcache/cached:dev", ".")
+	c.t.Logf("built hotcache/cached:dev in %v", time.Since(start).Round(time.Millisecond))
+}
+
+func (c *cluster) up() {
+	start := time.Now()
+	c.started.Store(true)
+	c.compose(3*time.Minute, "up", "-d")
+	c.t.Logf("compose up -d took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// down removes everything the project created, once; if compose leaves
+// anything behind it removes that by the project's label.
+func (c *cluster) down() {
+	c.downOnce.Do(func() {
+		out, err := c.run(3*time.Minute, c.composeArgs("down", "-v", "--remove-orphans", "-t", "5")...)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "compose test: compose down: %v\n%s\n", err, out)
+		}
+		label := "label=com.docker.compose.project=" + c.project
+		if ids := fields(c.run(time.Minute, "docker", "ps", "-aq", "--filter", label)); len(ids) > 0 {
+			fmt.Fprintf(os.Stderr, "compose test: removing leftover containers %v\n", ids)
+			c.run(time.Minute, append([]string{"docker", "rm", "-f", "-v"}, ids...)...)
+		}
+		if ids := fields(c.run(time.Minute, "docker", "network", "ls", "-q", "--filter", label)); len(ids) > 0 {
+			fmt.Fprintf(os.Stderr, "compose test: removing leftover networks %v\n", ids)
+			c.run(time.Minute, append([]string{"docker", "network", "rm"}, ids...)...)
+		}
+	})
+}
+
+func fields(out string, err error) []string {
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(out)
+}
+
+// dumpDiagnostics prints what explains a failure: container states and
+// logs, and every node's last view of the ring.
+func (c *cluster) dumpDiagnostics() {
+	out, _ := c.run(time.Minute, c.composeArgs("ps")...)
+	fmt.Fprintf(os.Stderr, "==== compose ps (%s)\n%s\n", c.project, out)
+	out, _ = c.run(time.Minute, c.composeArgs("logs", "--no-color", "-t")...)
+	fmt.Fprintf(os.Stderr, "==== container logs\n%s\n", out)
+	c.mu.Lock()
+	for _, n := range allNodes {
+		if v, ok := c.lastView[n]; ok {
+			fmt.Fprintf(os.Stderr, "==== last `stats cluster` of %s\n%s\n", n, v)
+		}
+	}
+	c.mu.Unlock()
+	for _, n := range allNodes {
+		if body, err := httpGet(adminPort[n], "/cluster"); err == nil {
+			fmt.Fprintf(os.Stderr, "==== %s /cluster now\n%s\n", n, body)
+		}
+	}
+}
+
+func (c *cluster) composeArgs(args ...string) []string {
+	return slices.Concat(c.cmd, []string{"-f", filepath.Join(c.root, "docker-compose.yml"), "-p", c.project}, args)
+}
+
+// run runs a command from the repository root and returns its combined output.
+func (c *cluster) run(timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir = c.root
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (timed out after %v)", err, timeout)
+	}
+	return string(out), err
+}
+
+func (c *cluster) mustRun(timeout time.Duration, args ...string) string {
+	c.t.Helper()
+	out, err := c.run(timeout, args...)
+	if err != nil {
+		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (c *cluster) compose(timeout time.Duration, args ...string) string {
+	c.t.Helper()
+	return c.mustRun(timeout, c.composeArgs(args...)...)
+}
+
+func (c *cluster) docker(timeout time.Duration, args ...string) string {
+	c.t.Helper()
+	return c.mustRun(timeout, append([]string{"docker"}, args...)...)
+}
+
+// containerID asks compose, so that the test does not depend on how the
+// compose version names containers.
+func (c *cluster) containerID(service string) string {
+	c.t.Helper()
+	id := strings.TrimSpace(c.compose(time.Minute, "ps", "-q", service))
+	if id == "" || strings.ContainsAny(id, " \n") {
+		c.t.Fatalf("compose ps -q %s: %q, want one container id", service, id)
+	}
+	return id
+}
+
+// networkOf returns the one network a service's container is on and its
+// configured address there.
+func (c *cluster) networkOf(service string) (network, ip string) {
+	c.t.Helper()
+	out := c.docker(time.Minute, "inspect", "-f", "{{json .NetworkSettings.Networks}}", c.containerID(service))
+	var nets map[string]struct {
+		IPAddress  string
+		IPAMConfig *struct{ IPv4Address string }
+	}
+	if err := json.Unmarshal([]byte(out), &nets); err != nil || len(nets) != 1 {
+		c.t.Fatalf("networks of %s: %v, want exactly one network: %s", service, err, out)
+	}
+	for name, n := range nets {
+		network, ip = name, n.IPAddress
+		if n.IPAMConfig != nil && n.IPAMConfig.IPv4Address != "" {
+			ip = n.IPAMConfig.IPv4Address
+		}
+	}
+	if ip == "" {
+		c.t.Fatalf("%s has no address on %s: %s", service, network, out)
+	}
+	return network, ip
+}
+
+// ---- ring views ----
+
+// watchRing polls, in the background, each of nodes until it reports
+// exactly the members want, all alive. The function it returns stops the
+// polling and describes when each node first did, from the call.
+func (c *cluster) watchRing(nodes, want []string) func() string {
+	start := time.Now()
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	first := map[string]time.Duration{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			for _, n := range nodes {
+				mu.Lock()
+				_, seen := first[n]
+				mu.Unlock()
+				if seen {
+					continue
+				}
+				if v, err := c.clusterView(n); err == nil && v.is(want) {
+					mu.Lock()
+					first[n] = time.Since(start)
+					mu.Unlock()
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
+	return func() string {
+		close(stop)
+		wg.Wait()
+		var out []string
+		for _, n := range nodes {
+			if d, ok := first[n]; ok {
+				out = append(out, fmt.Sprintf("%s %v", n, d.Round(100*time.Millisecond)))
+			} else {
+				out = append(out, n+" not seen")
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+}
+
+// view is one node's `stats cluster`.
+type view struct {
+	self, identity string
+	members        map[string]string // name -> state
+}
+
+// mismatch says how v differs from want, all alive; "" if it does not.
+func (v view) mismatch(want []string) string {
+	var names []string
+	for name, st := range v.members {
+		if st != "alive" {
+			return fmt.Sprintf("sees %s %s", name, st)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if !slices.Equal(names, want) {
+		return fmt.Sprintf("sees members %v", names)
+	}
+	return ""
+}
+
+func (v view) is(want []string) bool { return v.mismatch(want) == "" }
+
+func (c *cluster) clusterView(node string) (view, error) {
+	v := view{members: map[string]string{}}
+	mc, err := dialMC(node)
+	if err != nil {
+		return v, err
+	}
+	defer mc.Close()
+	lines, err := mc.stats("cluster")
+	c.mu.Lock()
+	if err != nil {
+		c.lastView[node] = "error: " + err.Error()
+	} else {
+		c.lastView[node] = strings.Join(lines, "\n")
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return v, err
+	}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 3 && f[1] == "self":
+			v.self = f[2]
+		case len(f) == 3 && f[1] == "ring_identity":
+			v.identity = f[2]
+		case len(f) >= 5 && f[1] == "member":
+			v.members[f[2]] = f[4]
+		}
+	}
+	if v.self != node || v.identity == "" {
+		return v, fmt.Errorf("stats cluster of %s: self %q, ring_identity %q", node, v.self, v.identity)
+	}
+	return v, nil
+}
+
+// waitRing polls `stats cluster` on each of ask until all of them report
+// exactly the members want, all alive, under one ring identity, and returns
+// how long that took.
+func (c *cluster) waitRing(step string, ask, want []string, timeout time.Duration) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	var why string
+	for {
+		why = ""
+		identities := map[string]bool{}
+		for _, n := range ask {
+			v, err := c.clusterView(n)
+			if err != nil {
+				why = fmt.Sprintf("%s: %v", n, err)
+				break
+			}
+			if why = v.mismatch(want); why != "" {
+				why = n + " " + why
+				break
+			}
+			identities[v.identity] = true
+		}
+		if why == "" && len(identities) != 1 {
+			why = fmt.Sprintf("ring identities differ: %v", identities)
+		}
+		if why == "" {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.mu.Lock()
+	var views []string
+	for _, n := range ask {
+		views = append(views, fmt.Sprintf("%s:\n%s", n, c.lastView[n]))
+	}
+	c.mu.Unlock()
+	c.t.Fatalf("%s: %v after it began, %v do not agree on the ring %v: %s\nlast views:\n%s",
+		step, timeout, ask, want, why, strings.Join(views, "\n"))
+	return 0
+}
+
+// checkAdmin checks each node's admin port: /healthz, /readyz, and /cluster
+// agreeing with `stats cluster`.
+func (c *cluster) checkAdmin(nodes []string) {
+	c.t.Helper()
+	for _, n := range nodes {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if _, err := httpGet(adminPort[n], p); err != nil {
+				c.t.Fatalf("%s admin %s: %v", n, p, err)
+			}
+		}
+		body, err := httpGet(adminPort[n], "/cluster")
+		if err != nil {
+			c.t.Fatalf("%s admin /cluster: %v", n, err)
+		}
+		var info struct {
+			Self     string
+			Identity string
+			Members  []struct{ Name, Addr, State string }
+		}
+		if err := json.Unmarshal([]byte(body), &info); err != nil {
+			c.t.Fatalf("%s /cluster: %v\n%s", n, err, body)
+		}
+		v, err := c.clusterView(n)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if info.Self != n || info.Identity != v.identity || len(info.Members) != len(v.members) {
+			c.t.Fatalf("%s: /cluster (self %s, identity %s, %d members) disagrees with stats cluster (identity %s, %d members)",
+				n, info.Self, info.Identity, len(info.Members), v.identity, len(v.members))
+		}
+	}
+}
+
+func httpGet(port int, path string) (string, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
+	}
+	return string(b), nil
+}
+
+// ---- keys and values ----
+
+func makeKeys() []string {
+	keys := make([]string, numKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("compose:%05d", i)
+	}
+	return keys
+}
+
+// value is key's value in the given round of writes, about 100 bytes.
+func value(key string, round int) []byte {
+	v := fmt.Sprintf("%s/round%d/", key, round)
+	return []byte(v + strings.Repeat("x", 100-len(v)))
+}
+
+// setAll writes every key through node, batchSize per round trip, and
+// returns an error describing the replies that were not STORED.
+func (c *cluster) setAll(node string, keys []string, round int) error {
+	mc, err := dialMC(node)
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	bad, examples := 0, []string{}
+	for i := 0; i < len(keys); i += batchSize {
+		batch := keys[i:min(i+batchSize, len(keys))]
+		replies, err := mc.setMany(batch, round)
+		if err != nil {
+			return fmt.Errorf("keys %d..: %w", i, err)
+		}
+		for j, r := range replies {
+			if r != "STORED" {
+				bad++
+				if len(examples) < 3 {
+					examples = append(examples, batch[j]+": "+r)
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d sets through %s not STORED, e.g. %q", bad, len(keys), node, examples)
+	}
+	return nil
+}
+
+// getAll reads every key through node and returns hits and misses; any
+// error reply, or a hit with a value other than round's, is an error. It
+// records its slowest round trip in c.slowest.
+func (c *cluster) getAll(node string, keys []string, round int) (hits, misses int, err error) {
+	mc, err := dialMC(node)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer mc.Close()
+	c.slowest = 0
+	for i := 0; i < len(keys); i += batchSize {
+		batch := keys[i:min(i+batchSize, len(keys))]
+		start := time.Now()
+		got, err := mc.getMany(batch)
+		c.slowest = max(c.slowest, time.Since(start))
+		if err != nil {
+			return hits, misses, fmt.Errorf("keys %d..: %w", i, err)
+		}
+		for _, k := range batch {
+			v, ok := got[k]
+			if !ok {
+				misses++
+				continue
+			}
+			if want := value(k, round); !bytes.Equal(v, want) {
+				return hits, misses, fmt.Errorf("get %s through %s = %q, want %q", k, node, v, want)
+			}
+			hits++
+		}
+	}
+	return hits, misses, nil
+}
+
+func (c *cluster) mustSetAll(node string, keys []string, round int) {
+	c.t.Helper()
+	if err := c.setAll(node, keys, round); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cluster) mustGetAll(node string, keys []string, round int) {
+	c.t.Helper()
+	_, misses, err := c.getAll(node, keys, round)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if misses > 0 {
+		c.t.Fatalf("get through %s: %d of %d keys missing (round %d)", node, misses, len(keys), round)
+	}
+}
+
+// ---- a small memcache text client ----
+
+type mcConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+}
+
+func dialMC(node string) (*mcConn, error) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(memcachePort[node]))
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &mcConn{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10)}, nil
+}
+
+func (m *mcConn) Close() { m.conn.Close() }
+
+// roundTrip sends what write buffered and then runs read, under one
+// deadline. A pipelined batch of small commands fits the socket buffers, so
+// writing all before reading cannot deadlock.
+func (m *mcConn) roundTrip(write func(w *bufio.Writer), read func() error) error {
+	m.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	write(m.w)
+	if err := m.w.Flush(); err != nil {
+		return err
+	}
+	return read()
+}
+
+func (m *mcConn) line() (string, error) {
+	l, err := m.r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasSuffix(l, "\r\n") {
+		return "", fmt.Errorf("reply line %q does not end in \\r\\n", l)
+	}
+	return l[:len(l)-2], nil
+}
+
+func isErrorReply(l string) bool {
+	return l == "ERROR" || strings.HasPrefix(l, "SERVER_ERROR") || strings.HasPrefix(l, "CLIENT_ERROR")
+}
+
+// setMany pipelines one set per key and returns each reply line.
+func (m *mcConn) setMany(keys []string, round int) ([]string, error) {
+	replies := make([]string, 0, len(keys))
+	err := m.roundTrip(func(w *bufio.Writer) {
+		for _, k := range keys {
+			v := value(k, round)
+			fmt.Fprintf(w, "set %s 0 0 %d\r\n", k, len(v))
+			w.Write(v)
+			w.WriteString("\r\n")
+		}
+	}, func() error {
+		for range keys {
+			l, err := m.line()
+			if err != nil {
+				return err
+			}
+			replies = append(replies, l)
+		}
+		return nil
+	})
+	return replies, err
+}
+
+// getMany pipelines multi-key gets of getKeys keys each. An error reply
+// fails the batch (and leaves the connection unusable).
+func (m *mcConn) getMany(keys []string) (map[string][]byte, error) {
+	got := make(map[string][]byte, len(keys))
+	var cmds int
+	err := m.roundTrip(func(w *bufio.Writer) {
+		for i := 0; i < len(keys); i += getKeys {
+			w.WriteString("get " + strings.Join(keys[i:min(i+getKeys, len(keys))], " ") + "\r\n")
+			cmds++
+		}
+	}, func() error {
+		for range cmds {
+			for {
+				l, err := m.line()
+				if err != nil {
+					return err
+				}
+				if l == "END" {
+					break
+				}
+				if isErrorReply(l) {
+					return fmt.Errorf("get: %s", l)
+				}
+				f := strings.Fields(l)
+				if len(f) < 4 || f[0] != "VALUE" {
+					return fmt.Errorf("get: unexpected reply %q", l)
+				}
+				n, err := strconv.Atoi(f[3])
+				if err != nil || n < 0 {
+					return fmt.Errorf("get: bad length in %q", l)
+				}
+				data := make([]byte, n+2)
+				if _, err := io.ReadFull(m.r, data); err != nil {
+					return err
+				}
+				if !bytes.HasSuffix(data, []byte("\r\n")) {
+					return fmt.Errorf("get %s: data block not ended by \\r\\n", f[1])
+				}
+				if _, dup := got[f[1]]; dup {
+					return fmt.Errorf("get: %s returned twice", f[1])
+				}
+				got[f[1]] = data[:n]
+			}
+		}
+		return nil
+	})
+	return got, err
+}
+
+// stats returns the STAT lines of `stats <arg>`.
+func (m *mcConn) stats(arg string) ([]string, error) {
+	var lines []string
+	err := m.roundTrip(func(w *bufio.Writer) {
+		w.WriteString("stats " + arg + "\r\n")
+	}, func() error {
+		for {
+			l, err := m.line()
+			if err != nil {
+				return err
+			}
+			if l == "END" {
+				return nil
+			}
+			if !strings.HasPrefix(l, "STAT ") {
+				return fmt.Errorf("stats %s: %q", arg, l)
+			}
+			lines = append(lines, l)
+		}
+	})
+	return lines, err
+}
