@@ -27,11 +27,11 @@ func ExampleNew() {
 	fmt.Println("owner:", owner.Name, owner.Addr)
 	fmt.Print(current.Load())
 	// Output:
-	// owner: cached-0 10.0.0.1:11211
-	// ring id=96e4df6caa8f10eb members=3 partitions=4093 replication=20 load=1.25 hash=xxhash64
-	// member cached-0 10.0.0.1:11211 10.0.0.1:9100 1423
-	// member cached-1 10.0.0.2:11211 10.0.0.2:9100 1252
-	// member cached-2 10.0.0.3:11211 10.0.0.3:9100 1418
+	// owner: cached-2 10.0.0.3:11211
+	// ring id=409fc57049028d59 members=3 partitions=4093 replication=100 load=1.25 hash=xxhash64
+	// member cached-0 10.0.0.1:11211 10.0.0.1:9100 1429
+	// member cached-1 10.0.0.2:11211 10.0.0.2:9100 1370
+	// member cached-2 10.0.0.3:11211 10.0.0.3:9100 1294
 }
 
 // A ring travels to the edges as text and is rebuilt there; ParseText checks

@@ -53,7 +53,7 @@ func TestText_roundTrip(t *testing.T) {
 // TestText_format pins the text form of a small ring.
 func TestText_format(t *testing.T) {
 	r := mustNew(t, []Member{{Name: "b", Addr: "10.0.0.2:11211"}, {Name: "a", Addr: "10.0.0.1:11211", Admin: "10.0.0.1:9100"}}, Config{PartitionCount: 11})
-	want := "ring id=" + r.Identity() + " members=2 partitions=11 replication=20 load=1.25 hash=xxhash64\n" +
+	want := "ring id=" + r.Identity() + " members=2 partitions=11 replication=100 load=1.25 hash=xxhash64\n" +
 		"member a 10.0.0.1:11211 10.0.0.1:9100 " + strconv.Itoa(r.PartitionCounts()["a"]) + "\n" +
 		"member b 10.0.0.2:11211 - " + strconv.Itoa(r.PartitionCounts()["b"]) + "\n"
 	if got := r.String(); got != want {
@@ -87,7 +87,7 @@ func TestParseText_rejects(t *testing.T) {
 		{"extra member line", good + "member zz - - 0\n", "header says 3 members, text has 4"},
 		{"members not a number", strings.Replace(good, "members=3", "members=three", 1), `"members=three"`},
 		{"padded number", strings.Replace(good, "partitions=4093", "partitions=04093", 1), `"partitions=04093"`},
-		{"plus sign", strings.Replace(good, "replication=20", "replication=+20", 1), `"replication=+20"`},
+		{"plus sign", strings.Replace(good, "replication=100", "replication=+100", 1), `"replication=+100"`},
 		{"non-canonical load", strings.Replace(good, "load=1.25", "load=1.250", 1), `"load=1.250"`},
 		{"zero partitions", strings.Replace(good, "partitions=4093", "partitions=0", 1), "zero or negative"},
 		{"bad partitions", strings.Replace(good, "partitions=4093", "partitions=1", 1), "room for only"},
