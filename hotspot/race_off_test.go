@@ -1,0 +1,6 @@
+//go:build !race
+
+package hotspot
+
+// raceEnabled is false in builds without -race.
+const raceEnabled = false
