@@ -1,10 +1,7 @@
 package node_test
 
 import (
-	"context"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/hotcache/hotcache/node"
 )
@@ -15,19 +12,5 @@ import (
 // when t ends.
 func startCached(t testing.TB) string {
 	t.Helper()
-	n, err := node.New(node.Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	return n.Addr()
+	return startNode(t, node.Config{}).Addr()
 }
