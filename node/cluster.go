@@ -169,6 +169,7 @@ func (n *Node) rebuild() {
 		return
 	}
 	n.cfg.Logger.Info("ring changed", "generation", n.view.generation.Load(), "identity", r.Identity(), "members", memberNames(r))
+	n.watchers.publishRing(r, n.view.generation.Load())
 	if old != nil && n.pool != nil {
 		for _, m := range old.Members() {
 			if !slices.ContainsFunc(r.Members(), func(x ring.Member) bool { return x.Addr == m.Addr }) {

@@ -57,6 +57,8 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 		w.WriteLine("MN")
 	case protocol.CmdStats:
 		n.serveStats(w, req, now)
+	case protocol.CmdWatch:
+		n.serveWatch(w, req)
 	default:
 		w.WriteError(protocol.ErrUnknownCommand)
 	}

@@ -34,6 +34,7 @@ type Node struct {
 	advertise      string
 	adminAdvertise string
 	admin          *http.Server
+	watchers       watchers // open watch streams; see watch.go
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -246,6 +247,7 @@ func (n *Node) stopNode(ctx context.Context, leave bool) error {
 	if n.admin != nil {
 		n.admin.Close()
 	}
+	n.watchers.close()
 	n.wg.Wait()
 	if n.pool != nil {
 		n.pool.Close()
