@@ -177,7 +177,7 @@ func (a *addrPool) dialed(ctx context.Context, gen int, c *Conn, err error) (*Co
 // address's own failure counts (not the caller's cancelled ctx), and only
 // once for dials that were in flight together. a.mu must be held.
 func (a *addrPool) failedLocked(ctx context.Context, gen int, now time.Time, err error) {
-	if ctx.Err() != nil || a.failures != gen {
+	if ctx.Err() != nil || callerDeadlinePassed(ctx) || a.failures != gen {
 		return
 	}
 	cfg := &a.p.cfg
@@ -300,4 +300,13 @@ func ctxErr(ctx context.Context) error {
 		return fmt.Errorf("%w (%w)", err, cause)
 	}
 	return err
+}
+
+// callerDeadlinePassed reports whether ctx's own deadline has come. A dial
+// cut short by it fails with an i/o timeout a moment before ctx.Err turns
+// non-nil; that is the caller's hurry, not the address's failure. Socket
+// deadlines run on the real clock, so this does too.
+func callerDeadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
