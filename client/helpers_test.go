@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotcache/hotcache/client"
 	"github.com/hotcache/hotcache/node"
+	"github.com/hotcache/hotcache/node/nodetest"
 )
 
 // waitTimeout is the generous deadline every wait for a condition gets: the
@@ -35,20 +36,7 @@ func waitFor(t testing.TB, what string, cond func() (bool, any)) {
 
 // startNode runs a standalone node on 127.0.0.1:0 until the test ends.
 func startNode(t testing.TB) *node.Node {
-	t.Helper()
-	n, err := node.New(node.Config{Name: "solo", Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		n.Shutdown(ctx)
-	})
-	return n
+	return nodetest.Standalone(t, node.Config{Name: "solo"})
 }
 
 // newClient makes a client with test-friendly timeouts, closed when the

@@ -2,10 +2,8 @@ package node_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -15,31 +13,11 @@ import (
 	"time"
 
 	"github.com/hotcache/hotcache/node"
+	"github.com/hotcache/hotcache/node/nodetest"
 )
 
-// startNode runs a node on 127.0.0.1:0 until the test ends.
-func startNode(t testing.TB, cfg node.Config) *node.Node {
-	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return n
-}
+// startNode runs a standalone node on 127.0.0.1:0 until the test ends.
+func startNode(t testing.TB, cfg node.Config) *node.Node { return nodetest.Standalone(t, cfg) }
 
 // conn is a minimal text-protocol client for tests.
 type conn struct {

@@ -14,21 +14,13 @@ import (
 	"time"
 
 	"github.com/hotcache/hotcache/node"
+	"github.com/hotcache/hotcache/node/nodetest"
 	"github.com/hotcache/hotcache/protocol"
 	"github.com/hotcache/hotcache/ring"
 )
 
 func startStandalone(t *testing.T) *node.Node {
-	t.Helper()
-	n, err := node.New(node.Config{Name: "solo", Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return nodetest.Standalone(t, node.Config{Name: "solo"})
 }
 
 func dialWatch(t *testing.T, addr string) (net.Conn, *bufio.Reader) {

@@ -210,3 +210,29 @@ func (c *Cluster) Close() {
 	}
 	wg.Wait()
 }
+
+// Standalone runs one node that does not gossip on 127.0.0.1 with an
+// OS-chosen port, and shuts it down when the test ends. cfg.Addr is set; a
+// nil cfg.Logger discards logs.
+func Standalone(t testing.TB, cfg node.Config) *node.Node {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatalf("nodetest: %v", err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatalf("nodetest: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("nodetest: shutdown: %v", err)
+		}
+	})
+	return n
+}
