@@ -189,7 +189,10 @@ func parseStorage(cmd Command, toks [][]byte, req *Request) (int, error) {
 	return int(vlen), nil
 }
 
-func parseArith(cmd Command, toks [][]byte, req *Request) error {
+// parseKeyNumber parses "<cmd> <key> <number> [noreply]" (incr, decr,
+// touch): the token count, noreply, the key's length, then the number with
+// number, which reports the error memcached gives for it.
+func parseKeyNumber(cmd Command, toks [][]byte, req *Request, number func(tok []byte) error) error {
 	if n := mcTokens(toks); n != 4 && n != 5 {
 		return ErrUnknownCommand
 	}
@@ -198,13 +201,22 @@ func parseArith(cmd Command, toks [][]byte, req *Request) error {
 	if len(toks[1]) > MaxKeyLen {
 		return ErrBadFormat
 	}
-	d, ok := ParseUint64(toks[2])
-	if !ok {
-		return ErrBadDelta
+	if err := number(toks[2]); err != nil {
+		return err
 	}
-	req.Delta = d
 	req.Keys = append(req.Keys[:0], toks[1])
 	return nil
+}
+
+func parseArith(cmd Command, toks [][]byte, req *Request) error {
+	return parseKeyNumber(cmd, toks, req, func(tok []byte) error {
+		d, ok := ParseUint64(tok)
+		if !ok {
+			return ErrBadDelta
+		}
+		req.Delta = d
+		return nil
+	})
 }
 
 func parseDelete(toks [][]byte, req *Request) error {
@@ -229,21 +241,14 @@ func parseDelete(toks [][]byte, req *Request) error {
 }
 
 func parseTouch(toks [][]byte, req *Request) error {
-	if n := mcTokens(toks); n != 4 && n != 5 {
-		return ErrUnknownCommand
-	}
-	req.Cmd = CmdTouch
-	req.NoReply = noreply(toks)
-	if len(toks[1]) > MaxKeyLen {
-		return ErrBadFormat
-	}
-	exp, ok := ParseInt32(toks[2])
-	if !ok {
-		return ErrBadExptime
-	}
-	req.Exptime = int64(exp)
-	req.Keys = append(req.Keys[:0], toks[1])
-	return nil
+	return parseKeyNumber(CmdTouch, toks, req, func(tok []byte) error {
+		exp, ok := ParseInt32(tok)
+		if !ok {
+			return ErrBadExptime
+		}
+		req.Exptime = int64(exp)
+		return nil
+	})
 }
 
 func parseFlushAll(toks [][]byte, req *Request) error {
