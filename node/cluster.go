@@ -206,6 +206,7 @@ func (n *Node) runView(stop <-chan struct{}) {
 		case <-changed:
 			n.rebuild()
 		case <-t.C:
+			n.tickHot()
 			n.checkPaused()
 			n.view.lastTick.Store(n.view.mono())
 			if n.members != nil && n.members.refuted.Swap(false) {

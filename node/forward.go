@@ -3,10 +3,12 @@ package node
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
 
+	"github.com/hotcache/hotcache/hotspot"
 	"github.com/hotcache/hotcache/internal/connpool"
 	"github.com/hotcache/hotcache/protocol"
 	"github.com/hotcache/hotcache/ring"
@@ -19,13 +21,31 @@ type forwardCounters struct {
 	missed   atomic.Uint64 // keys answered as a miss because their owner failed
 }
 
-// peerConn marks a connection on which another node forwards requests: they
-// are served here, never forwarded again.
-type peerConn struct{ name string }
+// connState is what the node keeps per client connection (in its
+// ResponseWriter's ConnValue).
+type connState struct {
+	// peer is the name of the node that forwards requests on this
+	// connection (it opened with "peer <name>"), or "": its requests are
+	// served here, never forwarded again.
+	peer string
+	// rec records the reads this connection's goroutine serves as owner in
+	// the node's hot-key analyzer; one per goroutine keeps it cheap.
+	rec *hotspot.Recorder
+}
+
+// state returns the connection's state, creating it on first use.
+func (n *Node) state(w *protocol.ResponseWriter) *connState {
+	if cs, ok := w.ConnValue().(*connState); ok {
+		return cs
+	}
+	cs := &connState{rec: n.hot.NewRecorder(rand.Uint64())}
+	w.SetConnValue(cs)
+	return cs
+}
 
 func isPeer(w *protocol.ResponseWriter) bool {
-	_, ok := w.ConnValue().(peerConn)
-	return ok
+	cs, ok := w.ConnValue().(*connState)
+	return ok && cs.peer != ""
 }
 
 // forward sends a single-key request to owner and relays its one-line reply.
@@ -127,7 +147,7 @@ func (n *Node) serveGetCluster(ctx context.Context, w *protocol.ResponseWriter, 
 	n.fetchParts(ctx, parts)
 	localReq := *req
 	localReq.Keys = local
-	found := n.lookupLocal(&localReq, now)
+	found := n.lookupLocal(n.state(w).rec, &localReq, now)
 	withCas := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
 	for _, k := range req.Keys {
 		var v protocol.Value
@@ -189,10 +209,10 @@ func (n *Node) fetch(ctx context.Context, p *getPart) (map[string]protocol.Value
 }
 
 // lookupLocal reads the keys this node owns, counting them as gets.
-func (n *Node) lookupLocal(req *protocol.Request, now int64) map[string]protocol.Value {
+func (n *Node) lookupLocal(rec *hotspot.Recorder, req *protocol.Request, now int64) map[string]protocol.Value {
 	out := make(map[string]protocol.Value, len(req.Keys))
 	for _, k := range req.Keys {
-		if it := n.getOne(req, k, now); it != nil {
+		if it := n.getOne(rec, req, k, now); it != nil {
 			out[string(k)] = protocol.Value{Key: it.key(), Flags: it.flags, Data: it.data(), Cas: it.cas}
 		}
 	}

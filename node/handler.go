@@ -3,6 +3,10 @@ package node
 import (
 	"context"
 	"errors"
+	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/hotcache/hotcache/hotspot"
 
 	"github.com/hotcache/hotcache/protocol"
 	"github.com/hotcache/hotcache/ring"
@@ -46,7 +50,10 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 		if len(req.Args) > 0 {
 			name = string(req.Args[0])
 		}
-		w.SetConnValue(peerConn{name: name})
+		if name == "" {
+			name = "?"
+		}
+		n.state(w).peer = name
 		w.WriteLine("OK")
 	case protocol.CmdVersion:
 		w.WriteLine("VERSION " + Version)
@@ -64,8 +71,11 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 	}
 }
 
-// serveWrite carries out a write to a key this node serves.
+// serveWrite carries out a write to a key this node serves, and records it
+// in the hot-key analyzer (a write-hot key is not replicated).
 func (n *Node) serveWrite(w *protocol.ResponseWriter, req *protocol.Request, now int64) {
+	key := req.Key()
+	n.state(w).rec.RecordWrite(unsafe.String(unsafe.SliceData(key), len(key)), xxhash.Sum64(key))
 	switch req.Cmd {
 	case protocol.CmdIncr, protocol.CmdDecr:
 		n.serveArith(w, req, now)
@@ -115,16 +125,19 @@ func (n *Node) serveFlushAll(ctx context.Context, w *protocol.ResponseWriter, re
 
 func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now int64) {
 	withCas := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
+	rec := n.state(w).rec
 	for _, key := range req.Keys {
-		if it := n.getOne(req, key, now); it != nil {
+		if it := n.getOne(rec, req, key, now); it != nil {
 			w.WriteValue(it.key(), it.flags, it.data(), it.cas, withCas)
 		}
 	}
 	w.WriteEnd()
 }
 
-// getOne reads (or, for gat and gats, touches) one key and counts it.
-func (n *Node) getOne(req *protocol.Request, key []byte, now int64) *item {
+// getOne reads (or, for gat and gats, touches) one key, counts it, and
+// records the read in the hot-key analyzer.
+func (n *Node) getOne(rec *hotspot.Recorder, req *protocol.Request, key []byte, now int64) *item {
+	rec.Record(unsafe.String(unsafe.SliceData(key), len(key)), xxhash.Sum64(key)) // Record copies what it keeps
 	c := &n.counters
 	if req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets {
 		c.cmdGet.Add(1)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotcache/hotcache/hotspot"
 	"github.com/hotcache/hotcache/internal/connpool"
 	"github.com/hotcache/hotcache/protocol"
 	"github.com/hotcache/hotcache/ring"
@@ -27,6 +28,8 @@ type Node struct {
 	verbosity atomic.Int32
 	counters  counters
 	fwd       forwardCounters
+	hot       *hotspot.Analyzer // ticked and read by the ring goroutine only
+	hotView   atomic.Pointer[hotView]
 
 	view           *view
 	members        *membership // nil when standalone
@@ -58,6 +61,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.store = st
+	if n.hot, err = hotspot.New(hotspot.Config{}); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.view = newView(cfg.Name, ring.DefaultPartitionCount)
 	n.verbosity.Store(int32(cfg.Verbosity))
 	n.srv = &protocol.Server{

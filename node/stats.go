@@ -27,6 +27,9 @@ func (n *Node) serveStats(w *protocol.ResponseWriter, req *protocol.Request, now
 	case "cluster":
 		n.writeClusterStats(w)
 		w.WriteEnd()
+	case "hot":
+		n.writeHotStats(w)
+		w.WriteEnd()
 	case "items", "slabs", "sizes", "conns":
 		w.WriteEnd() // memcached's slab-level detail has no meaning here
 	default:
