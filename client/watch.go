@@ -137,7 +137,7 @@ func (c *Client) watchOnce(addr string) (gotRing bool, err error) {
 		_, err := conn.Write(b)
 		return err
 	}
-	open, err := protocol.AppendWatchOpen(nil, c.cfg.Name, c.stamp())
+	open, err := protocol.AppendWatchOpen(nil, protocol.WatchOpen{Name: c.cfg.Name, Stamp: c.stamp(), RingOnly: true})
 	if err != nil {
 		return false, err
 	}

@@ -117,7 +117,8 @@ func (ws *watchers) close() {
 // serveWatch answers "watch <edge-name> <stamp>": it takes the connection
 // over and streams events on it until either side ends the stream.
 func (n *Node) serveWatch(w *protocol.ResponseWriter, req *protocol.Request) {
-	name, _, err := protocol.ParseWatchOpen(req.Args)
+	open, err := protocol.ParseWatchOpen(req.Args)
+	name := open.Name
 	if err != nil {
 		w.WriteError(err)
 		return

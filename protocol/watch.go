@@ -51,7 +51,8 @@ const (
 	// seq with "ACK <seq>".
 	WatchInval
 	// WatchCool is "COOL <seq> <key>": the key is no longer hot; drop the
-	// replica (no acknowledgement).
+	// replica, then acknowledge seq with "ACK <seq>" as for INVAL (until
+	// then the owner holds back writes to the key).
 	WatchCool
 	// WatchPong is "PONG <seq> <stamp>": the echo of the edge's "PING <stamp>".
 	WatchPong
@@ -231,9 +232,10 @@ func parseWatchEvent(line []byte) (WatchEvent, int, error) {
 type WatchMessageKind uint8
 
 // The edge → node messages. The stream itself is opened with the memcache
-// command "watch <edge-name> <stamp>" (see AppendWatchOpen).
+// command "watch <edge-name> <stamp> [ring]" (see WatchOpen).
 const (
-	// WatchAck is "ACK <seq>": the INVAL numbered seq has been applied.
+	// WatchAck is "ACK <seq>": the INVAL or COOL numbered seq has been
+	// applied (the replica is gone).
 	WatchAck WatchMessageKind = iota + 1
 	// WatchHits is "HITS <slice> <key> <n> [<key> <n> ...]": during the
 	// edge's window slice, it answered n reads of each key from its replica.
@@ -364,28 +366,46 @@ func ParseWatchMessage(line []byte) (WatchMessage, error) {
 	return m, nil
 }
 
-// AppendWatchOpen appends the command that opens a watch stream, "watch
-// <edge-name> <stamp>", to dst. name must be a token: 1 to MaxKeyLen bytes,
-// no spaces or control bytes.
-func AppendWatchOpen(dst []byte, name string, stamp uint64) ([]byte, error) {
-	if !validStreamToken(name, MaxKeyLen) {
-		return dst, fmt.Errorf("%w: bad edge name %q", ErrMalformedWatch, name)
-	}
-	dst = append(append(dst, "watch "...), name...)
-	return append(appendU(dst, stamp), "\r\n"...), nil
+// A WatchOpen is the command that opens a watch stream:
+// "watch <edge-name> <stamp> [ring]".
+type WatchOpen struct {
+	// Name identifies the edge: a token of 1 to MaxKeyLen bytes, no spaces
+	// or control bytes.
+	Name string
+	// Stamp is a reading of the edge's clock, in milliseconds; the first
+	// leases of the stream run from it.
+	Stamp uint64
+	// RingOnly asks for ring events (and PONGs) only: no hot items, so the
+	// edge holds no replicas from this stream and acknowledges nothing. An
+	// edge that follows the ring on one stream and takes replicas on one
+	// stream per node opens the first with RingOnly.
+	RingOnly bool
 }
 
-// ParseWatchOpen checks the arguments of a "watch" command (Request.Args)
-// and returns the edge's name and stamp. Any other shape is ErrBadFormat.
-func ParseWatchOpen(args [][]byte) (name string, stamp uint64, err error) {
-	if len(args) != 2 || !validStreamToken(string(args[0]), MaxKeyLen) {
-		return "", 0, ErrBadFormat
+// AppendWatchOpen appends the command that opens a watch stream to dst.
+func AppendWatchOpen(dst []byte, o WatchOpen) ([]byte, error) {
+	if !validStreamToken(o.Name, MaxKeyLen) {
+		return dst, fmt.Errorf("%w: bad edge name %q", ErrMalformedWatch, o.Name)
+	}
+	dst = append(append(dst, "watch "...), o.Name...)
+	dst = appendU(dst, o.Stamp)
+	if o.RingOnly {
+		dst = append(dst, " ring"...)
+	}
+	return append(dst, "\r\n"...), nil
+}
+
+// ParseWatchOpen checks the arguments of a "watch" command (Request.Args).
+// Any shape but "<edge-name> <stamp> [ring]" is ErrBadFormat.
+func ParseWatchOpen(args [][]byte) (WatchOpen, error) {
+	if len(args) < 2 || len(args) > 3 || !validStreamToken(string(args[0]), MaxKeyLen) {
+		return WatchOpen{}, ErrBadFormat
 	}
 	stamp, ok := strictUint(args[1])
-	if !ok {
-		return "", 0, ErrBadFormat
+	if !ok || len(args) == 3 && string(args[2]) != "ring" {
+		return WatchOpen{}, ErrBadFormat
 	}
-	return string(args[0]), stamp, nil
+	return WatchOpen{Name: string(args[0]), Stamp: stamp, RingOnly: len(args) == 3}, nil
 }
 
 // readWatchLine reads one line of at most MaxWatchLine bytes and returns it

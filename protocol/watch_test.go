@@ -115,23 +115,32 @@ func TestWatchMessage_wireForm(t *testing.T) {
 }
 
 func TestWatchOpen(t *testing.T) {
-	b, err := AppendWatchOpen(nil, "edge-1", 42)
-	if err != nil || string(b) != "watch edge-1 42\r\n" {
-		t.Fatalf("AppendWatchOpen = %q, %v", b, err)
+	for _, tc := range []struct {
+		open WatchOpen
+		wire string
+	}{
+		{WatchOpen{Name: "edge-1", Stamp: 42}, "watch edge-1 42\r\n"},
+		{WatchOpen{Name: "edge-1", Stamp: 0, RingOnly: true}, "watch edge-1 0 ring\r\n"},
+	} {
+		b, err := AppendWatchOpen(nil, tc.open)
+		if err != nil || string(b) != tc.wire {
+			t.Fatalf("AppendWatchOpen(%+v) = %q, %v; want %q", tc.open, b, err, tc.wire)
+		}
+		var req Request
+		if _, err := parseLine(trimLine(b), &req); err != nil || req.Cmd != CmdWatch {
+			t.Fatalf("parseLine(%q): %v, cmd %v", b, err, req.Cmd)
+		}
+		if got, err := ParseWatchOpen(req.Args); err != nil || got != tc.open {
+			t.Errorf("ParseWatchOpen(%q) = %+v, %v; want %+v", b, got, err, tc.open)
+		}
 	}
-	var req Request
-	if _, err := parseLine(trimLine(b), &req); err != nil || req.Cmd != CmdWatch {
-		t.Fatalf("parseLine(%q): %v, cmd %v", b, err, req.Cmd)
-	}
-	if name, stamp, err := ParseWatchOpen(req.Args); err != nil || name != "edge-1" || stamp != 42 {
-		t.Errorf("ParseWatchOpen = %q, %d, %v", name, stamp, err)
-	}
-	for _, args := range [][][]byte{nil, {[]byte("e")}, {[]byte("e"), []byte("-1")}, {[]byte("e"), []byte("1"), []byte("x")}} {
-		if _, _, err := ParseWatchOpen(args); err != ErrBadFormat {
+	for _, args := range [][][]byte{nil, {[]byte("e")}, {[]byte("e"), []byte("-1")}, {[]byte("e"), []byte("1"), []byte("x")},
+		{[]byte("e"), []byte("1"), []byte("ring"), []byte("ring")}} {
+		if _, err := ParseWatchOpen(args); err != ErrBadFormat {
 			t.Errorf("ParseWatchOpen(%q): err = %v, want ErrBadFormat", args, err)
 		}
 	}
-	if _, err := AppendWatchOpen(nil, "has space", 1); err == nil {
+	if _, err := AppendWatchOpen(nil, WatchOpen{Name: "has space", Stamp: 1}); err == nil {
 		t.Error("AppendWatchOpen accepted a name with a space")
 	}
 }
