@@ -78,6 +78,12 @@ func (n *Node) newAdminServer() *http.Server {
 		enc.SetIndent("", "  ")
 		enc.Encode(n.Cluster())
 	})
+	mux.HandleFunc("GET /hotkeys", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(n.HotKeys())
+	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.collector())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/hotcache/hotcache/hotspot"
 	"log/slog"
 	"os"
 	"time"
@@ -60,15 +61,21 @@ type Config struct {
 	// before a node restarted under that name on a new address may take it.
 	// Zero means 5s.
 	DeadNodeReclaimTime time.Duration
-	// LeasePeriod is how long a node that gains a partition waits before
-	// acknowledging writes to it, so that replicas the previous owner pushed
-	// have expired. Zero means 2s.
+	// LeasePeriod is the lease of a hot key's replica at the edge, counted
+	// from the edge's latest stamp (edges renew it every heartbeat), and how
+	// long a node that gains a partition waits before acknowledging writes
+	// to it, so that replicas the previous owner pushed have expired. A
+	// write to a replicated key waits at most this long for an edge that
+	// does not acknowledge its invalidation. Zero means 2s.
 	LeasePeriod time.Duration
 	// ForwardTimeout bounds a request forwarded to a key's owner. Zero means 2s.
 	ForwardTimeout time.Duration
 	// ForwardFanout bounds how many owners one multi-key get asks at once.
 	// Zero means 8.
 	ForwardFanout int
+	// HotKeys tunes the hot-key analyzer; the zero value is hotspot's
+	// default (docs/hotspot.md).
+	HotKeys hotspot.Config
 	// GossipTuning, if set, adjusts memberlist's configuration after the node
 	// has filled it in; test clusters use it to relax failure detection.
 	GossipTuning func(*memberlist.Config)

@@ -42,6 +42,10 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 				return
 			}
 		}
+		if req.Invalid == nil || req.Invalid == protocol.ErrTooLarge {
+			done := n.repl.beforeWrite(req.Key())
+			defer done.Add(-1)
+		}
 		n.serveWrite(w, req, now)
 	case protocol.CmdFlushAll:
 		n.serveFlushAll(ctx, w, req, now, route)
@@ -113,6 +117,7 @@ func (n *Node) serveFlushAll(ctx context.Context, w *protocol.ResponseWriter, re
 			deadline = 0 // memcached: a unix time before the server started disables flushing
 		}
 	}
+	n.repl.drainAll()
 	n.store.flushAll(deadline, now)
 	if broadcast {
 		if err := n.broadcast(ctx, req); err != nil {
@@ -145,8 +150,10 @@ func (n *Node) getOne(rec *hotspot.Recorder, req *protocol.Request, key []byte, 
 		n.countGet(res)
 		return it
 	}
-	c.cmdTouch.Add(1) // memcached counts gat and gats as touches only
+	c.cmdTouch.Add(1)               // memcached counts gat and gats as touches only
+	done := n.repl.beforeWrite(key) // a touch changes what a replica would say
 	it, err := n.store.touch(key, req.Exptime, now)
+	done.Add(-1)
 	if err != nil || it == nil {
 		c.touchMisses.Add(1)
 		return nil

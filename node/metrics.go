@@ -1,6 +1,10 @@
 package node
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // nodeCollector reads the node's counters at scrape time, so metrics cost
 // the request path nothing beyond the counters stats already keeps.
@@ -9,6 +13,8 @@ type nodeCollector struct {
 	requests, forwards, forwardErrors, forwardMisses    *prometheus.Desc
 	members, generation, items, bytes, evictions, conns *prometheus.Desc
 	refusals                                            *prometheus.Desc
+	hotKeys, replicated, promotions, cools, invals      *prometheus.Desc
+	edgeHits, ownerReads, drainSeconds, drainTimeouts   *prometheus.Desc
 }
 
 func (n *Node) collector() *nodeCollector {
@@ -28,13 +34,23 @@ func (n *Node) collector() *nodeCollector {
 		evictions:     d("cache_evictions_total", "Items evicted or refused admission."),
 		refusals:      d("cache_admission_refusals_total", "New items refused by the admission policy (also in evictions)."),
 		conns:         d("cache_connections", "Open client connections."),
+		hotKeys:       d("cache_hot_keys", "Keys the hot-key analyzer finds hot."),
+		replicated:    d("cache_replicated_keys", "Hot keys edges hold replicas of (or are draining)."),
+		promotions:    d("cache_hot_promotions_total", "Hot keys pushed to the edges."),
+		cools:         d("cache_hot_cools_total", "Replicated keys that cooled (COOL sent)."),
+		invals:        d("cache_hot_invalidations_total", "Writes that invalidated edge replicas before applying."),
+		edgeHits:      d("cache_edge_hits_total", "Reads the edges reported answering from this node's replicas."),
+		ownerReads:    d("cache_owner_reads_total", "Reads this node served for keys it owns (the edge hit ratio is edge hits over edge hits plus these)."),
+		drainSeconds:  d("cache_hot_write_drain_seconds", "Time writes to replicated keys waited for the edges to drop their replicas."),
+		drainTimeouts: d("cache_hot_drain_lease_timeouts_total", "Invalidations that ended by waiting out a lease instead of an acknowledgement."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.forwards, c.forwardErrors, c.forwardMisses, c.members,
-		c.generation, c.items, c.bytes, c.evictions, c.refusals, c.conns} {
+		c.generation, c.items, c.bytes, c.evictions, c.refusals, c.conns, c.hotKeys, c.replicated, c.promotions,
+		c.cools, c.invals, c.edgeHits, c.ownerReads, c.drainSeconds, c.drainTimeouts} {
 		ch <- d
 	}
 }
@@ -72,4 +88,16 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.evictions, n.store.evictions.Load())
 	counter(c.refusals, n.store.refused.Load())
 	gauge(c.conns, float64(n.srv.Stats().CurrConnections.Load()))
+	r := n.repl
+	if v := n.hotView.Load(); v != nil {
+		gauge(c.hotKeys, float64(len(v.hot)))
+	}
+	gauge(c.replicated, float64(r.count.Load()))
+	counter(c.promotions, r.promotions.Load())
+	counter(c.cools, r.cools.Load())
+	counter(c.invals, r.invalidations.Load())
+	counter(c.edgeHits, r.edgeHits.Load())
+	counter(c.ownerReads, k.getHits.Load()+k.getMisses.Load()+k.touchHits.Load()+k.touchMisses.Load())
+	counter(c.drainTimeouts, r.ackTimeouts.Load())
+	ch <- r.writeWait.metric(c.drainSeconds, time.Duration(r.drainWait.Load()))
 }

@@ -38,6 +38,7 @@ type Node struct {
 	adminAdvertise string
 	admin          *http.Server
 	watchers       watchers // open watch streams; see watch.go
+	repl           *replicator
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -61,10 +62,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.store = st
-	if n.hot, err = hotspot.New(hotspot.Config{}); err != nil {
+	if n.hot, err = hotspot.New(cfg.HotKeys); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.view = newView(cfg.Name, ring.DefaultPartitionCount)
+	n.repl = newReplicator(n, cfg.LeasePeriod)
 	n.verbosity.Store(int32(cfg.Verbosity))
 	n.srv = &protocol.Server{
 		Handler:     n,

@@ -30,6 +30,9 @@ func (n *Node) serveStats(w *protocol.ResponseWriter, req *protocol.Request, now
 	case "hot":
 		n.writeHotStats(w)
 		w.WriteEnd()
+	case "hotkeys":
+		n.writeHotKeys(w)
+		w.WriteEnd()
 	case "items", "slabs", "sizes", "conns":
 		w.WriteEnd() // memcached's slab-level detail has no meaning here
 	default:
