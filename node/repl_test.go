@@ -286,6 +286,3 @@ func hotKeysStats(t *testing.T, c *conn) map[string]string {
 		}
 	}
 }
-
-
-
