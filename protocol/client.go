@@ -57,6 +57,14 @@ func AppendRequest(dst []byte, req *Request) []byte {
 	case req.Cmd == CmdDelete:
 		dst = append(dst, ' ')
 		dst = append(dst, req.Key()...)
+	case req.Cmd == CmdFlushAll:
+		if req.Delay != 0 {
+			dst = append(dst, ' ')
+			dst = strconv.AppendInt(dst, req.Delay, 10)
+		}
+	case req.Cmd == CmdVerbosity:
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, req.Delay, 10)
 	default:
 		for _, a := range req.Args {
 			dst = append(dst, ' ')

@@ -13,7 +13,7 @@ func TestAppendRequestRoundTrip(t *testing.T) {
 	for _, in := range []string{
 		"get a b a\r\n", "gats 100 k\r\n", "set k 5 0 3\r\nabc\r\n", "cas k 0 10 1 42\r\nx\r\n",
 		"incr k 7\r\n", "decr k 1\r\n", "touch k -1\r\n", "delete k\r\n", "stats settings\r\n",
-		"flush_all\r\n", "peer n1\r\n", "append k 0 0 4\r\n\r\n\r\n\r\n",
+		"flush_all\r\n", "flush_all 30\r\n", "flush_all -1\r\n", "verbosity 1\r\n", "peer n1\r\n", "append k 0 0 4\r\n\r\n\r\n\r\n",
 	} {
 		s := &Server{}
 		var req Request
