@@ -39,6 +39,7 @@ type Client struct {
 	stream  net.Conn           // the open watch stream, closed by Close
 
 	watchStats watchStats
+	edge       *edge // the near cache; nil in static mode or when disabled
 }
 
 // A view is one ring and the servers its members map to. Views are
@@ -93,6 +94,9 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.install(r, 0)
 	} else {
+		if cfg.NearCacheBytes > 0 {
+			c.edge = newEdge(c)
+		}
 		c.spawn(c.runWatch)
 	}
 	return c, nil
@@ -150,6 +154,9 @@ func (c *Client) install(r *ring.Ring, gen uint64) {
 	}
 	if len(fresh) > 0 {
 		c.spawn(func() { c.pool.Warm(c.ctx, fresh, c.cfg.DialBatch) })
+	}
+	if c.edge != nil {
+		c.edge.reconcile(v)
 	}
 }
 

@@ -24,6 +24,7 @@ const (
 	DefaultBackoffCap       = 5 * time.Second
 	DefaultFailureThreshold = 3
 	DefaultHeartbeat        = time.Second
+	DefaultNearCacheBytes   = 32 << 20
 )
 
 // Failover says how a read is answered when its key's owner cannot be
@@ -95,8 +96,17 @@ type Config struct {
 	// Zero means 3.
 	FailureThreshold int
 	// Heartbeat is how often a watch stream is pinged; a stream silent for
-	// three heartbeats plus Timeout is taken as broken. Zero means 1s.
+	// three heartbeats plus Timeout is taken as broken. Replica streams also
+	// report their replicas' hits every Heartbeat/10. Zero means 1s.
 	Heartbeat time.Duration
+	// NearCacheBytes bounds the near cache: the read replicas of hot keys
+	// that nodes push to the client (cluster mode only; in static mode there
+	// are none). A replica is accounted as its key, its value and 64 bytes of
+	// overhead; a pushed replica that does not fit is refused, and reads of
+	// its key go to the owner as usual. Zero means 32 MiB
+	// (DefaultNearCacheBytes). Negative disables the near cache: the client
+	// opens no replica streams and every read goes to the key's owner.
+	NearCacheBytes int64
 
 	// Dial opens connections. Nil means a net.Dialer on "tcp". It is the
 	// seam for TLS and for tests.
@@ -137,6 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.FailureThreshold = or(c.FailureThreshold, DefaultFailureThreshold)
 	c.Heartbeat = or(c.Heartbeat, DefaultHeartbeat)
+	if c.NearCacheBytes == 0 {
+		c.NearCacheBytes = DefaultNearCacheBytes
+	}
 	if c.Dial == nil {
 		d := &net.Dialer{}
 		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }

@@ -21,11 +21,21 @@
 // answered as a miss or by the next owner (Config.GetFailover) and a write
 // returns a *NodeError that names the node.
 //
+// In cluster mode the client is also an edge of the cluster: it keeps a
+// replica stream open to every member of the ring, on which the member pushes
+// read replicas of its hot keys, and answers Get and GetMulti of those keys
+// from memory while their leases last (Config.NearCacheBytes bounds them;
+// EdgeStats and Replicas show them). Leases are timed by the client's own
+// clock from stamps it sent, a replica is dropped the moment its stream
+// breaks or a write through this client touches its key, and the node
+// invalidates every replica (and waits for the acknowledgements) before it
+// applies a write, so reads stay linearizable.
+//
 // Errors are sentinels for errors.Is (ErrCacheMiss, ErrNotStored,
 // ErrCASConflict, ErrMalformedKey, ...) and the typed *ServerError and
 // *NodeError for errors.As.
 //
 // A Client is safe for concurrent use. Its background goroutines (the watch
-// stream in cluster mode, pool maintenance) stop when Close returns. See
+// and replica streams in cluster mode, pool maintenance) stop when Close returns. See
 // docs/client.md.
 package client

@@ -55,7 +55,8 @@ func failure(ctx context.Context, s *server, op string, err error) error {
 }
 
 // Get returns the item stored under key, with its cas unique, or
-// ErrCacheMiss.
+// ErrCacheMiss. In cluster mode a hot key may be answered from the replica
+// its owner pushed to this client, without a round trip (see EdgeStats).
 func (c *Client) Get(ctx context.Context, key string) (*Item, error) {
 	return c.get(ctx, "get", "gets ", key)
 }
@@ -73,6 +74,15 @@ func (c *Client) get(ctx context.Context, op, prefix, key string) (*Item, error)
 	v, s, err := c.route(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if c.edge != nil {
+		if op == "get" {
+			if it := c.edge.lookup(key, s); it != nil {
+				return it, nil
+			}
+		} else {
+			c.edge.forget(key) // gat is a write: drop our replica first
+		}
 	}
 	it, err := c.getFrom(ctx, s, op, prefix, key)
 	if err != nil && ctx.Err() == nil && isNodeFailure(err) {
@@ -201,6 +211,9 @@ func (c *Client) lineOp(ctx context.Context, op, key string, check func([]byte) 
 	if !legalKey(key) {
 		return ErrMalformedKey
 	}
+	if c.edge != nil {
+		c.edge.forget(key) // every lineOp is a write: drop our replica first
+	}
 	_, s, err := c.route(ctx, key)
 	if err != nil {
 		return err
@@ -283,6 +296,7 @@ func (c *Client) incrDecr(ctx context.Context, op, key string, delta uint64) (ui
 // If an owner cannot be reached, its keys are answered per
 // Config.GetFailover: the items found elsewhere are returned together with
 // an error that matches ErrCacheMiss and wraps a *NodeError per failed node.
+// Hot keys may be answered from replicas, as by Get.
 func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]*Item, error) {
 	for _, k := range keys {
 		if !legalKey(k) {
@@ -305,6 +319,12 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]*Item,
 		s := v.owner(k)
 		if s == nil {
 			return nil, ErrNoServers
+		}
+		if c.edge != nil {
+			if it := c.edge.lookup(k, s); it != nil {
+				out[k] = it
+				continue
+			}
 		}
 		parts[s] = append(parts[s], k)
 	}
@@ -389,6 +409,9 @@ func (c *Client) getMultiFrom(ctx context.Context, s *server, keys []string, fn 
 // every member of the ring), at most MaxFanout at once. It returns the
 // joined errors of the servers that failed.
 func (c *Client) FlushAll(ctx context.Context) error {
+	if c.edge != nil {
+		c.edge.dropAll()
+	}
 	return c.each(ctx, "flush_all", "flush_all\r\n", okReply)
 }
 

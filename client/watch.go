@@ -179,9 +179,10 @@ func (c *Client) watchOnce(addr string) (gotRing bool, err error) {
 				c.cfg.Logger.Info("client: ring changed", "from", addr, "generation", gen, "identity", rg.Identity(), "members", rg.Len())
 				c.install(rg, gen)
 			}
-		case protocol.WatchInval:
-			// No replicas are held yet (issue 6), but the grammar requires
-			// every INVAL to be acknowledged.
+		case protocol.WatchInval, protocol.WatchCool:
+			// A ring-only stream brings no replicas (they come on the
+			// replica streams of edgestream.go), so a node should send
+			// neither; the grammar still wants each one acknowledged.
 			ack, _ := protocol.AppendWatchMessage(nil, &protocol.WatchMessage{Kind: protocol.WatchAck, Seq: ev.Seq})
 			if err := send(ack); err != nil {
 				return gotRing, err
