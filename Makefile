@@ -6,10 +6,11 @@ BIN       := bin
 FUZZTIME  ?= 60s
 COMPOSE   := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 
-.PHONY: all build test test-short lint fuzz bench bench-node hotspot-eval memory image up down clean
+.PHONY: all build test test-short lint fuzz bench bench-node bench-hotkeys hotspot-eval memory image up down clean
 
 all: build
 
+# Static binaries of every command: cached, cacheproxy, cachebench.
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
@@ -39,6 +40,12 @@ bench-node: build
 		-conns 50 -ratio 90:10 -value-size 100 -keys 100000 -prefill \
 		-duration 10s -rounds 2 -pipeline 1,16
 
+# 3 nodes + 1 proxy started on loopback; Zipf 1.2 gets and 10% uniform sets
+# over 1M keys through the proxy, with hot-key replication off, then on
+# (docs/benchmarks.md, "Hot keys: replication off vs on").
+bench-hotkeys: build
+	$(GO) run ./cmd/cachebench hotkeys -cached $(BIN)/cached -proxy $(BIN)/cacheproxy
+
 hotspot-eval:
 	$(GO) test -tags eval -run TestEvalTable -v -timeout 10m ./hotspot/
 
@@ -46,7 +53,9 @@ hotspot-eval:
 memory: build
 	$(GO) test -tags memory -run 'TestMemoryBound|TestItemOverhead' -v -timeout 10m ./cmd/cached/ ./node/
 
+# One image for both processes: bin/cached (the entrypoint) and bin/cacheproxy.
 image: build
+	@test -x $(BIN)/cached && test -x $(BIN)/cacheproxy || (echo "bin/cached and bin/cacheproxy must be built first" && exit 1)
 	docker build -t hotcache/cached:dev .
 
 up: image
@@ -58,7 +67,7 @@ down:
 clean:
 	rm -rf $(BIN)
 
-# The three-node cluster of docker-compose.yml (ports in its header), and the
+# The three nodes and the proxy of docker-compose.yml (ports in its header), and the
 # end-to-end test that starts its own copy under a unique project name.
 .PHONY: cluster-up cluster-down compose-test
 

@@ -1,10 +1,10 @@
 //go:build compose
 
 // Package compose tests docker-compose.yml end to end: it builds the
-// hotcache/cached:dev image, starts the three nodes under a project name of
-// its own, and checks forwarding, the loss and return of a node, and the
-// healing of a network partition, all through the host ports the compose
-// file publishes. It needs a Docker engine and runs only with the compose
+// hotcache/cached:dev image, starts the three nodes and the proxy under a
+// project name of its own, and checks forwarding, the proxy, the loss and
+// return of a node, and the healing of a network partition, all through the
+// host ports the compose file publishes. It needs a Docker engine and runs only with the compose
 // build tag:
 //
 //	go test -tags compose -v -timeout 15m ./deploy/compose/
@@ -41,8 +41,8 @@ import (
 
 // The host ports docker-compose.yml publishes, on 127.0.0.1.
 var (
-	memcachePort = map[string]int{"node1": 21211, "node2": 21212, "node3": 21213}
-	adminPort    = map[string]int{"node1": 19101, "node2": 19102, "node3": 19103}
+	memcachePort = map[string]int{"node1": 21211, "node2": 21212, "node3": 21213, "proxy": 21311}
+	adminPort    = map[string]int{"node1": 19101, "node2": 19102, "node3": 19103, "proxy": 19111}
 	allNodes     = []string{"node1", "node2", "node3"}
 )
 
@@ -73,6 +73,10 @@ func TestCompose(t *testing.T) {
 	c.mustSetAll("node1", keys, 1)
 	c.mustGetAll("node3", keys, 1)
 	t.Logf("%d keys written through node1 and read back exactly through node3", numKeys)
+
+	// 2b. The proxy: ready with the ring, reads what node1 wrote, and its
+	// own writes reach the owners (read back through node2 and itself).
+	c.checkProxy(keys)
 
 	// 3. node2 dies: reads and writes through node1 keep working.
 	killed := time.Now()
@@ -109,6 +113,113 @@ func TestCompose(t *testing.T) {
 	c.mustGetAll("node1", keys, 3)
 	c.mustGetAll("node2", keys, 3)
 	t.Logf("after the heal: %d keys written through node3, read back exactly through node1 and node2", numKeys)
+
+	// The proxy followed every ring change: it serves every key again.
+	healedAt := time.Now()
+	for attempt := 1; ; attempt++ {
+		_, misses, err := c.getAll("proxy", keys, 3)
+		if err == nil && misses == 0 {
+			t.Logf("after the heal: all %d keys read back exactly through the proxy (pass %d, %v)",
+				numKeys, attempt, time.Since(healedAt).Round(time.Millisecond))
+			break
+		}
+		if time.Since(healedAt) > ringTimeout {
+			t.Fatalf("the proxy still does not serve every key %v after the heal: %d misses, %v", ringTimeout, misses, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkProxy waits until the proxy is ready and routes by the nodes' ring,
+// then checks it end to end: keys written through node1 (round 1) read back
+// through it, keys of its own written through it read back through node2
+// and through it, and its admin port.
+func (c *cluster) checkProxy(keys []string) {
+	t := c.t
+	t.Helper()
+	start := time.Now()
+	want, err := c.clusterView("node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for {
+		_, err := httpGet(adminPort["proxy"], "/readyz")
+		if err == nil {
+			if id, members, err := proxyRing(); err == nil && id == want.identity && members == len(allNodes) {
+				break
+			} else {
+				last = fmt.Sprintf("ring %s with %d members (%v), want %s", id, members, err, want.identity)
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Since(start) > convergeTimeout {
+			t.Fatalf("the proxy is not ready with the nodes' ring after %v: %s", convergeTimeout, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("proxy ready with the nodes' 3-member ring %v after the nodes agreed", time.Since(start).Round(time.Millisecond))
+	c.mustGetAll("proxy", keys, 1)
+	t.Logf("%d keys written through node1 read back exactly through the proxy", numKeys)
+
+	own := make([]string, len(keys))
+	for i := range own {
+		own[i] = fmt.Sprintf("compose:proxy:%05d", i)
+	}
+	c.mustSetAll("proxy", own, 1)
+	c.mustGetAll("node2", own, 1)
+	c.mustGetAll("proxy", own, 1)
+	t.Logf("%d keys written through the proxy read back exactly through node2 and the proxy", numKeys)
+
+	mc, err := dialMC("proxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	st, err := mc.stats("")
+	if err != nil {
+		t.Fatalf("proxy stats: %v", err)
+	}
+	if !slices.ContainsFunc(st, func(l string) bool { return strings.HasPrefix(l, "STAT edge_replicas ") }) {
+		t.Errorf("proxy stats have no edge_replicas: %q", st)
+	}
+	if _, err := mc.stats("hotkeys"); err != nil {
+		t.Errorf("proxy stats hotkeys: %v", err)
+	}
+	for _, p := range []string{"/healthz", "/hotkeys"} {
+		if _, err := httpGet(adminPort["proxy"], p); err != nil {
+			t.Errorf("proxy admin %s: %v", p, err)
+		}
+	}
+	body, err := httpGet(adminPort["proxy"], "/metrics")
+	if err != nil || !strings.Contains(body, `cacheproxy_requests_total{cmd="get",edge="proxy",result="hit"}`) {
+		t.Errorf("proxy /metrics: %v; no get hits in:\n%.2000s", err, body)
+	}
+}
+
+// proxyRing is the proxy's `stats cluster`: its ring identity and member
+// count.
+func proxyRing() (identity string, members int, err error) {
+	mc, err := dialMC("proxy")
+	if err != nil {
+		return "", 0, err
+	}
+	defer mc.Close()
+	lines, err := mc.stats("cluster")
+	if err != nil {
+		return "", 0, err
+	}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 3 && f[1] == "ring_identity":
+			identity = f[2]
+		case len(f) == 3 && f[1] == "members":
+			members, _ = strconv.Atoi(f[2])
+		}
+	}
+	return identity, members, nil
 }
 
 // failover checks that, within failoverTimeout of node2's death, a pass of
@@ -274,7 +385,7 @@ func newCluster(t *testing.T) *cluster {
 // taken, for example by a developer's `make cluster-up`.
 func (c *cluster) checkPortsFree() {
 	var busy []string
-	for _, n := range allNodes {
+	for _, n := range append(slices.Clone(allNodes), "proxy") {
 		for _, p := range []int{memcachePort[n], adminPort[n]} {
 			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 			if err != nil {
@@ -299,19 +410,19 @@ func orNone(b []byte) string {
 	return strings.ReplaceAll(string(b), "\n", ", ")
 }
 
-// buildImage does what `make image` does, for the one binary the image
-// holds: a static cached, then the image around it.
+// buildImage does what `make image` does, for the binaries the image
+// holds: a static cached and cacheproxy, then the image around them.
 func (c *cluster) buildImage() {
 	start := time.Now()
 	goCmd := "go"
 	if p, err := exec.LookPath("go"); err == nil {
 		goCmd = p
 	}
-	build := exec.Command(goCmd, "build", "-o", filepath.Join(c.root, "bin")+string(filepath.Separator), "./cmd/cached")
+	build := exec.Command(goCmd, "build", "-o", filepath.Join(c.root, "bin")+string(filepath.Separator), "./cmd/cached", "./cmd/cacheproxy")
 	build.Dir = c.root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		c.t.Fatalf("CGO_ENABLED=0 go build ./cmd/cached: %v\n%s", err, out)
+		c.t.Fatalf("CGO_ENABLED=0 go build ./cmd/cached ./cmd/cacheproxy: %v\n%s", err, out)
 	}
 	c.docker(5*time.Minute, "build", "-t", "hotcache/cached:dev", ".")
 	c.t.Logf("built hotcache/cached:dev in %v", time.Since(start).Round(time.Millisecond))
