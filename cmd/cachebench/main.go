@@ -2,6 +2,7 @@
 //
 //	cachebench [run] -servers 127.0.0.1:11211 [flags]
 //	cachebench compare [flags] [name=host:port[,host:port...] ...]
+//	cachebench hotkeys [-cached bin/cached] [-proxy bin/cacheproxy] [flags]
 //
 // run drives -conns connections per server, one goroutine each, with a
 // get:set mix over -keys keys drawn uniformly or from a Zipf law
@@ -13,8 +14,12 @@
 // other, in rounds, and prints the median ops/s and p99 of each target and
 // their ratios to the first target. It can start memcached
 // (-start-memcached) and our node (-start-cached bin/cached) on free
-// loopback ports itself, and kills them when it ends. See
-// docs/benchmarks.md.
+// loopback ports itself, and kills them when it ends.
+//
+// hotkeys starts a 3-node cluster and one proxy, and measures a Zipf load
+// through the proxy with hot-key replication off and then on: ops/s, p99,
+// requests per node (max/mean) and the share of reads answered at the edge.
+// See docs/benchmarks.md.
 package main
 
 import (
@@ -50,6 +55,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "compare":
 			return compareCmd(ctx, args[1:], stdout, stderr)
+		case "hotkeys":
+			return hotkeysCmd(ctx, args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
@@ -65,7 +72,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&servers, "servers", "comma-separated host:port of the servers; keys are hashed to them")
 	addLoadFlags(fs, &o)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cachebench [run] -servers host:port[,host:port...] [flags]\n       cachebench compare -h\n\n")
+		fmt.Fprintf(stderr, "usage: cachebench [run] -servers host:port[,host:port...] [flags]\n       cachebench compare -h\n       cachebench hotkeys -h\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

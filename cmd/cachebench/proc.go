@@ -181,3 +181,69 @@ func (b *tailBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+// startServerPorts is startServer for a server that listens on more than
+// its memcache port (a node's gossip and admin ports, a proxy's admin port):
+// args gets the memcache port and extra more free loopback ports, all
+// distinct. A server that exits before it answers "version" is retried
+// twice on fresh ports. It returns the extra ports the server got.
+func startServerPorts(ctx context.Context, name, path string, extra int, args func(port int, extra []int) []string) (*serverProc, []int, error) {
+	var err error
+	for range 3 {
+		var ports []int
+		if ports, err = freePorts(1 + extra); err != nil {
+			return nil, nil, err
+		}
+		var p *serverProc
+		if p, err = startOn(ctx, name, path, ports[0], args(ports[0], ports[1:])); err == nil {
+			return p, ports[1:], nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, nil, err
+}
+
+// freePorts is freePort for n distinct ports: it keeps each listener open
+// until all are picked.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// startOn starts path with args, which make it serve memcache on
+// 127.0.0.1:port, and returns once it answers "version".
+func startOn(ctx context.Context, name, path string, port int, args []string) (*serverProc, error) {
+	p := &serverProc{name: name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
+	p.cmd = exec.Command(path, args...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = sysProcAttr()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	if err := p.waitReady(ctx, 15*time.Second); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("%s (%s): %w", name, strings.Join(p.cmd.Args, " "), err)
+	}
+	return p, nil
+}
+
+// hasExited reports whether the process has exited.
+func (p *serverProc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
