@@ -23,7 +23,7 @@ var importTable = map[string]importRule{
 	},
 	"client": { // never node: the proxy is protocol.Server plus a client handler
 		allow:     []string{"protocol", "ring", "internal/connpool"},
-		testAllow: []string{"node", "node/nodetest", "internal/memcachedtest"},
+		testAllow: []string{"node", "node/nodetest", "hotspot", "internal/memcachedtest"},
 	},
 	"node/nodetest": { // never client: client tests use nodetest
 		allow: []string{"node", "protocol", "ring"},
