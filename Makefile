@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 60s
 COMPOSE   := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 
-.PHONY: all build test test-short lint fuzz bench bench-node bench-hotkeys hotspot-eval memory image up down clean
+.PHONY: all build test test-short lint fuzz bench bench-node bench-hotkeys bench-flash hotspot-eval memory image up down clean
 
 all: build
 
@@ -45,6 +45,12 @@ bench-node: build
 # (docs/benchmarks.md, "Hot keys: replication off vs on").
 bench-hotkeys: build
 	$(GO) run ./cmd/cachebench hotkeys -cached $(BIN)/cached -proxy $(BIN)/cacheproxy
+
+# Flash crowd (time to the first edge read, time to cool) and the added
+# latency of a write to a replicated key (docs/hotkeys.md).
+bench-flash:
+	$(GO) test -run '^$$' -bench FlashCrowd -benchtime 1x -timeout 10m ./client/
+	$(GO) test -run '^$$' -bench HotKeyWrite -benchtime 200x -timeout 10m ./client/
 
 hotspot-eval:
 	$(GO) test -tags eval -run TestEvalTable -v -timeout 10m ./hotspot/
