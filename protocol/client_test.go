@@ -17,7 +17,7 @@ func TestAppendRequestRoundTrip(t *testing.T) {
 	} {
 		s := &Server{}
 		var req Request
-		if err := s.readRequest(newReader(strings.NewReader(in)), &req); err != nil {
+		if err := s.readRequest(nil, newReader(strings.NewReader(in)), &req); err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
 		if got := string(AppendRequest(nil, &req)); got != in {
@@ -26,7 +26,7 @@ func TestAppendRequestRoundTrip(t *testing.T) {
 	}
 	// noreply is never forwarded: the forwarder needs the reply.
 	var req Request
-	(&Server{}).readRequest(newReader(strings.NewReader("set k 0 0 1 noreply\r\nx\r\n")), &req)
+	(&Server{}).readRequest(nil, newReader(strings.NewReader("set k 0 0 1 noreply\r\nx\r\n")), &req)
 	if got := string(AppendRequest(nil, &req)); got != "set k 0 0 1\r\nx\r\n" {
 		t.Errorf("noreply request encoded as %q", got)
 	}

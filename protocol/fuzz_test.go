@@ -28,7 +28,7 @@ func FuzzReadRequest(f *testing.F) {
 			if i > len(in)+1 {
 				t.Fatalf("no progress after %d requests", i)
 			}
-			err := s.readRequest(rd, &req)
+			err := s.readRequest(nil, rd, &req)
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errCloseConn) {
 				return
 			}

@@ -99,6 +99,11 @@ type Request struct {
 
 	keyLen int
 	toks   [][]byte
+	// reserved is the Server's pending-bytes budget this request's block
+	// holds until the next request is read; deadline is set while a block
+	// deadline is armed on the connection.
+	reserved int64
+	deadline bool
 }
 
 // Key returns the request's first key, or nil.
@@ -125,4 +130,5 @@ func (r *Request) reset() {
 	r.NoReply, r.Invalid = false, nil
 	r.Block = nil
 	r.keyLen = 0
+	r.reserved = 0
 }

@@ -33,6 +33,12 @@ const DefaultMaxItemSize = 1 << 20
 // DefaultMaxConns is memcached's default -c.
 const DefaultMaxConns = 1024
 
+// DefaultBlockTimeout is Server.BlockTimeout's default.
+const DefaultBlockTimeout = time.Minute
+
+// DefaultMaxPendingBytes is Server.MaxPendingBytes's default.
+const DefaultMaxPendingBytes = 64 << 20
+
 // tooManyConns is what memcached writes to a connection over its -c limit.
 const tooManyConns = "ERROR Too many open connections\r\n"
 
@@ -54,6 +60,18 @@ type Server struct {
 	// WriteTimeout bounds each write to a client that does not read its
 	// replies. Zero means 30 seconds.
 	WriteTimeout time.Duration
+	// BlockTimeout bounds how long a storage command's data block may take
+	// to arrive once its command line has: a client that drips a block
+	// (slowloris) is cut off. memcached has no such limit. Zero means
+	// DefaultBlockTimeout.
+	BlockTimeout time.Duration
+	// MaxPendingBytes bounds the bytes of data blocks being received at
+	// once, over all connections: a block is allocated only when it fits
+	// (a block larger than the budget waits until it is alone). A command
+	// that cannot get room within BlockTimeout has its block read and
+	// thrown away and is answered "SERVER_ERROR out of memory storing
+	// object". Zero means DefaultMaxPendingBytes.
+	MaxPendingBytes int64
 	// Logger receives connection-level errors. Nil means slog.Default().
 	Logger *slog.Logger
 
@@ -68,6 +86,10 @@ type Server struct {
 	wg        sync.WaitGroup
 
 	stats ServerStats
+
+	pendMu   sync.Mutex
+	pendCond *sync.Cond // signalled when pending bytes are released
+	pending  int64      // bytes of data blocks being received
 }
 
 // ServerStats are the connection counters memcached reports in stats.
@@ -87,6 +109,7 @@ func (s *Server) init() {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[net.Listener]struct{})
 		s.conns = make(map[net.Conn]struct{})
+		s.pendCond = sync.NewCond(&s.pendMu)
 	})
 }
 
@@ -235,7 +258,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) serveConn(c net.Conn) {
 	rd := newReader(c)
 	w := newResponseWriter(c, rd, s.writeTimeout())
+	req := new(Request)
 	defer func() {
+		s.unreserve(req.reserved)
 		s.countBytes(rd, w)
 		if !w.hijacked {
 			c.Close()
@@ -243,16 +268,18 @@ func (s *Server) serveConn(c net.Conn) {
 			s.release(c)
 		}
 	}()
-	req := new(Request)
 	for {
 		if s.IdleTimeout > 0 && rd.buffered() == 0 {
 			c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		} else if req.deadline {
+			c.SetReadDeadline(time.Time{}) // the last block's deadline is over
 		}
+		req.deadline = false
 		if s.closing.Load() && rd.buffered() == 0 {
 			w.Flush()
 			return
 		}
-		err := s.readRequest(rd, req)
+		err := s.readRequest(c, rd, req)
 		if err != nil {
 			if !s.answerError(w, req, err) {
 				w.Flush()
@@ -283,6 +310,57 @@ func (s *Server) countBytes(rd *reader, w *ResponseWriter) {
 	rd.n, w.n = 0, 0
 }
 
+func (s *Server) blockTimeout() time.Duration {
+	if s.BlockTimeout > 0 {
+		return s.BlockTimeout
+	}
+	return DefaultBlockTimeout
+}
+
+func (s *Server) maxPending() int64 {
+	if s.MaxPendingBytes > 0 {
+		return s.MaxPendingBytes
+	}
+	return DefaultMaxPendingBytes
+}
+
+// reserve waits until n more bytes of data blocks fit in MaxPendingBytes,
+// or until deadline. A block larger than the whole budget is let through
+// when nothing else is pending.
+func (s *Server) reserve(n int64, deadline time.Time) bool {
+	s.init()
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	var timer *time.Timer
+	for s.pending > 0 && s.pending+n > s.maxPending() {
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		if timer == nil { // wake every waiter at the deadline to look again
+			timer = time.AfterFunc(time.Until(deadline), func() {
+				s.pendMu.Lock()
+				s.pendCond.Broadcast()
+				s.pendMu.Unlock()
+			})
+			defer timer.Stop()
+		}
+		s.pendCond.Wait()
+	}
+	s.pending += n
+	return true
+}
+
+// unreserve returns n bytes reserved with reserve.
+func (s *Server) unreserve(n int64) {
+	if n == 0 {
+		return
+	}
+	s.pendMu.Lock()
+	s.pending -= n
+	s.pendCond.Broadcast()
+	s.pendMu.Unlock()
+}
+
 func (s *Server) writeTimeout() time.Duration {
 	if s.WriteTimeout > 0 {
 		return s.WriteTimeout
@@ -291,8 +369,9 @@ func (s *Server) writeTimeout() time.Duration {
 }
 
 // readRequest reads and parses the next request, including a storage
-// command's data block.
-func (s *Server) readRequest(rd *reader, req *Request) error {
+// command's data block; c, when not nil, gets the block's read deadline.
+func (s *Server) readRequest(c net.Conn, rd *reader, req *Request) error {
+	s.unreserve(req.reserved)
 	req.reset()
 	line, err := rd.readLine()
 	if err != nil {
@@ -308,6 +387,20 @@ func (s *Server) readRequest(rd *reader, req *Request) error {
 		req.Keys[0] = append([]byte(nil), key...) // discard reuses the buffer
 		return rd.discard(dataLen + 2)
 	}
+	// The block must arrive within BlockTimeout, and is allocated only
+	// once it fits in MaxPendingBytes.
+	deadline := time.Now().Add(s.blockTimeout())
+	if c != nil && rd.buffered() < dataLen+2 {
+		c.SetReadDeadline(deadline)
+		req.deadline = true
+	}
+	size := int64(len(key) + dataLen + 2)
+	if !s.reserve(size, deadline) {
+		req.Invalid = ErrOutOfMemory
+		req.Keys[0] = append([]byte(nil), key...)
+		return rd.discard(dataLen + 2)
+	}
+	req.reserved = size
 	block := make([]byte, len(key)+dataLen+2)
 	copy(block, key)
 	if err := rd.readFull(block[len(key):]); err != nil {

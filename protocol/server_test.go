@@ -246,3 +246,66 @@ func TestQuitFlushesEarlierReplies(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestServerBlockTimeout: a data block that stops arriving (slowloris)
+// closes its connection once BlockTimeout has passed; a block that arrives
+// in time is served, and the deadline does not outlive it.
+func TestServerBlockTimeout(t *testing.T) {
+	s := &Server{Handler: echoHandler, BlockTimeout: 300 * time.Millisecond, Logger: discardLogger()}
+	addr := startServer(t, s)
+	ok := dial(t, addr)
+	if got := exchange(t, ok, "set k 0 0 3\r\nabc\r\n", len("STORED\r\n")); got != "STORED\r\n" {
+		t.Fatalf("set: %q", got)
+	}
+	// Idle well past BlockTimeout between requests: still served.
+	time.Sleep(600 * time.Millisecond) // longer than BlockTimeout, on purpose
+	if got := exchange(t, ok, "version\r\n", len("VERSION test\r\n")); got != "VERSION test\r\n" {
+		t.Fatalf("after idling: %q", got)
+	}
+
+	slow := dial(t, addr)
+	io.WriteString(slow, "set k 0 0 10\r\nabc")
+	buf := make([]byte, 64)
+	n, err := slow.Read(buf) // the server must close it, well before dial's 20 s deadline
+	if err != io.EOF {
+		t.Fatalf("a dripped block got %q, %v; want the connection closed", buf[:n], err)
+	}
+}
+
+// TestServerMaxPendingBytes: blocks beyond the in-flight budget wait, then
+// are refused with memcached's out-of-memory reply while the connection
+// stays in step; once the budget frees, blocks are accepted again. A block
+// holds its budget until its handler returns, so a handler that is stuck
+// on "set a" keeps 800 bytes of the 1000 reserved.
+func TestServerMaxPendingBytes(t *testing.T) {
+	release := make(chan struct{})
+	stuck := make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, w *ResponseWriter, req *Request) {
+		if req.Cmd == CmdSet && string(req.Key()) == "a" {
+			close(stuck)
+			<-release
+		}
+		echoHandler(ctx, w, req)
+	})
+	s := &Server{Handler: h, MaxPendingBytes: 1000, BlockTimeout: 400 * time.Millisecond, Logger: discardLogger()}
+	addr := startServer(t, s)
+	holder := dial(t, addr)
+	io.WriteString(holder, "set a 0 0 800\r\n"+strings.Repeat("x", 800)+"\r\n")
+	<-stuck
+
+	c := dial(t, addr)
+	want := "SERVER_ERROR out of memory storing object\r\n"
+	if got := exchange(t, c, "set b 0 0 800\r\n"+strings.Repeat("y", 800)+"\r\n", len(want)); got != want {
+		t.Fatalf("over budget: %q, want %q", got, want)
+	}
+	if got := exchange(t, c, "set small 0 0 5\r\nhello\r\n", len("STORED\r\n")); got != "STORED\r\n" {
+		t.Fatalf("a block that fits, on the same connection: %q", got)
+	}
+	close(release)
+	if got := exchange(t, holder, "", len("STORED\r\n")); got != "STORED\r\n" {
+		t.Fatalf("the held set: %q", got)
+	}
+	if got := exchange(t, c, "set b 0 0 800\r\n"+strings.Repeat("y", 800)+"\r\n", len("STORED\r\n")); got != "STORED\r\n" {
+		t.Fatalf("after the budget freed: %q", got)
+	}
+}
