@@ -173,7 +173,10 @@ func (c *Client) dial(s *server, p *pipe, d *dialing) {
 	cn, err := c.pool.Get(c.ctx, s.addr)
 	var pc *pipeConn
 	if err == nil {
-		pc = &pipeConn{c: c, s: s, p: p, cn: cn, idleAt: time.Now()}
+		// A zero idleAt makes the first send probe it: the pool may hand
+		// back a connection that sat idle long enough for the server to
+		// close it.
+		pc = &pipeConn{c: c, s: s, p: p, cn: cn}
 		pc.cond.L = &pc.mu
 	} else if errors.Is(err, connpool.ErrClosed) || c.ctx.Err() != nil {
 		err = ErrClosed
@@ -228,8 +231,12 @@ func (c *Client) doOn(ctx context.Context, s *server, p *pipe, o *op, enc func([
 		if lead, sent, err = pc.send(o, enc); sent {
 			break
 		}
+		// Nothing was sent: the connection was found stale, or it broke
+		// while idle (the server closed it, e.g. its idle timeout). Trying
+		// again is safe; the pool may hold more stale connections, then a
+		// fresh dial.
 		pc.detach()
-		if !errors.Is(err, errStale) || attempt > 0 {
+		if attempt > 2 {
 			<-s.sem
 			putOp(o)
 			return nil, err
@@ -343,15 +350,14 @@ func (pc *pipeConn) send(o *op, enc func([]byte) []byte) (lead, sent bool, err e
 	return lead, true, nil
 }
 
-// probeLocked checks an idle connection without waiting: a read with a
-// deadline in the past must time out; data or EOF means the server closed
-// it or is out of step. pc.mu must be held and nobody reading or writing.
+// probeLocked checks an idle connection without waiting: a pending EOF,
+// error or unsolicited byte means the server closed it (e.g. its idle
+// timeout) or is out of step. (A read with a deadline already in the past
+// cannot tell: Go fails it before it looks at the socket.) pc.mu must be
+// held and nobody reading or writing.
 func (pc *pipeConn) probeLocked() bool {
-	pc.cn.SetDeadline(context.Background(), time.Nanosecond)
 	pc.deadline = time.Time{}
-	_, err := pc.cn.R.Peek(1)
-	var ne net.Error
-	return err != nil && errors.As(err, &ne) && ne.Timeout()
+	return !pc.cn.PeerClosed()
 }
 
 // armLocked makes sure the socket deadline leaves the oldest waiting reply

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hotcache/hotcache/client"
 	"github.com/hotcache/hotcache/internal/memcachedtest"
+	"github.com/hotcache/hotcache/node"
+	"github.com/hotcache/hotcache/node/nodetest"
 )
 
 // TestPipeline_concurrentCallsStayInStep hammers one server with many
@@ -121,5 +123,23 @@ func TestInFlightBound(t *testing.T) {
 	per := int64(len("set k00 0 0 1\r\nv\r\n"))
 	if n := received.Load(); n > bound*per {
 		t.Errorf("the server received %d bytes, more than %d requests' worth", n, bound)
+	}
+}
+
+// TestPipe_serverClosedIdleConnections: a server that closes idle
+// connections (memcached's and our -idle-timeout) must not fail the next
+// call: the client notices the close before sending and dials again.
+func TestPipe_serverClosedIdleConnections(t *testing.T) {
+	n := nodetest.Standalone(t, node.Config{Name: "solo", IdleTimeout: 300 * time.Millisecond})
+	c := newClient(t, client.Config{Servers: []string{n.Addr()}})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := c.Set(ctx, &client.Item{Key: "k", Value: []byte("v")}); err != nil {
+			t.Fatalf("set %d: %v", i, err)
+		}
+		time.Sleep(time.Second) // past the server's idle timeout: the scenario itself
+	}
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatalf("get after idling: %v", err)
 	}
 }

@@ -141,6 +141,26 @@ func (c *Conn) hello(ctx context.Context, hello []byte) error {
 	return nil
 }
 
+// PeerClosed reports, without waiting, whether an idle connection can no
+// longer carry a request: the server has closed it (e.g. its idle timeout),
+// it failed, or bytes nobody asked for are waiting. On a connection whose
+// socket it cannot inspect (not a unix socket) it reads with a 1 ms
+// deadline instead. Call it only while nobody else reads the connection; it
+// clears the connection's deadline.
+func (c *Conn) PeerClosed() bool {
+	if c.R.Buffered() > 0 {
+		return true
+	}
+	if closed, ok := c.peerClosed(); ok {
+		return closed
+	}
+	c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	_, err := c.R.Peek(1)
+	c.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return !(err != nil && errors.As(err, &ne) && ne.Timeout())
+}
+
 // check is the health check: "mn" must be answered "MN" within timeout.
 func (c *Conn) check(ctx context.Context, timeout time.Duration) error {
 	if c.R.Buffered() > 0 {
