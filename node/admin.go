@@ -84,12 +84,14 @@ func (n *Node) newAdminServer() *http.Server {
 		enc.SetIndent("", "  ")
 		enc.Encode(n.HotKeys())
 	})
+	n.handleDrain(mux)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.collector())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	n.registerDashboard(mux) // "/", /dashboard/, /api/overview, /api/counters: dashboard.go
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 

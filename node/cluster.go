@@ -208,6 +208,9 @@ func (n *Node) runView(stop <-chan struct{}) {
 		case <-t.C:
 			n.tickHot()
 			n.checkPaused()
+			now := time.Now()
+			n.logs.flush(now)
+			n.logs.rejected.check(n.srv.Stats().RejectedConnections.Load(), n.cfg.MaxConns, now)
 			n.view.lastTick.Store(n.view.mono())
 			if n.members != nil && n.members.refuted.Swap(false) {
 				n.cfg.Logger.Warn("the cluster declared this node suspect or dead; treating its partitions as newly gained")

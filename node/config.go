@@ -25,6 +25,9 @@ type Config struct {
 	MaxItemSize int
 	// MaxConns is the most client connections served at once (-c). Zero means 1024.
 	MaxConns int
+	// BlockTimeout bounds how long a storage command's data block may take
+	// to arrive (protocol.Server.BlockTimeout). Zero means 1 minute.
+	BlockTimeout time.Duration
 	// IdleTimeout closes client connections idle this long. Zero means never.
 	IdleTimeout time.Duration
 	// Verbosity is the initial log verbosity (-v); 0 logs warnings and errors.
@@ -48,6 +51,10 @@ type Config struct {
 	// GossipKey is memberlist's AES key (16, 24 or 32 bytes). Empty means
 	// gossip in the clear.
 	GossipKey []byte
+	// GossipKeyring holds further keys this node accepts gossip under,
+	// besides GossipKey (which it sends with). It lets a key be rotated one
+	// node at a time: docs/security.md has the three rolling steps.
+	GossipKeyring [][]byte
 	// AdvertiseAddr is the memcache address other nodes and clients use to
 	// reach this node. Empty means Addr's port on the address memberlist
 	// advertises.
@@ -149,6 +156,14 @@ func (c Config) validate() error {
 	case 0, 16, 24, 32:
 	default:
 		return fmt.Errorf("node: GossipKey must be 16, 24 or 32 bytes, not %d", len(c.GossipKey))
+	}
+	for _, k := range c.GossipKeyring {
+		if len(k) != 16 && len(k) != 24 && len(k) != 32 {
+			return fmt.Errorf("node: every GossipKeyring key must be 16, 24 or 32 bytes, not %d", len(k))
+		}
+	}
+	if len(c.GossipKeyring) > 0 && len(c.GossipKey) == 0 {
+		return errors.New("node: GossipKeyring needs a GossipKey to send with")
 	}
 	if c.MaxItemSize > c.MemoryMB<<20 && c.MemoryMB > 0 {
 		return fmt.Errorf("node: MaxItemSize %d exceeds the memory limit of %d MiB", c.MaxItemSize, c.MemoryMB)

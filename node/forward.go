@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hotcache/hotcache/hotspot"
 	"github.com/hotcache/hotcache/internal/connpool"
@@ -53,9 +54,12 @@ func (n *Node) forward(ctx context.Context, w *protocol.ResponseWriter, req *pro
 	n.fwd.requests.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
 	defer cancel()
+	start := time.Now()
 	line, err := n.roundTrip(ctx, owner.Addr, req)
+	n.latency.forward(time.Since(start))
 	if err != nil {
 		n.fwd.errors.Add(1)
+		n.logs.forwardFailed(owner, err)
 		n.cfg.Logger.Debug("forward failed", "owner", owner.Name, "cmd", req.Cmd.String(), "err", err)
 		w.WriteError(&protocol.ServerError{Msg: "owner " + owner.Name + " unavailable: " + errText(err)})
 		return
@@ -175,10 +179,13 @@ func (n *Node) fetchParts(ctx context.Context, parts map[string]*getPart) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			n.fwd.requests.Add(1)
+			start := time.Now()
 			p.vals, p.err = n.fetch(ctx, p)
+			n.latency.forward(time.Since(start))
 			if p.err != nil {
 				n.fwd.errors.Add(1)
 				n.fwd.missed.Add(uint64(len(p.req.Keys)))
+				n.logs.forwardFailed(p.owner, p.err)
 				n.cfg.Logger.Debug("forwarded get failed; answering misses", "owner", p.owner.Name, "keys", len(p.req.Keys), "err", p.err)
 			}
 		})

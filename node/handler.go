@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"time"
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
@@ -15,8 +16,23 @@ import (
 // Serve answers one memcache request; it makes the Node a protocol.Handler.
 // In a cluster, a request for a key another node owns is forwarded to it,
 // unless it arrived on a peer connection (it was forwarded here already).
+// The time from here until the reply is in the connection's buffer goes to
+// cache_request_duration_seconds, for requests from clients: a request a
+// peer forwarded here was timed by that peer (its forward included), and
+// would be counted twice.
 func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *protocol.Request) {
-	now := n.now()
+	start := time.Now()
+	now := start.Unix() // one clock read for both (time.Now costs ~75 ns on a VM)
+	if n.fakeClock {
+		now = n.now()
+	}
+	n.serve(ctx, w, req, now)
+	if !isPeer(w) {
+		n.latency.request(req.Cmd, time.Since(start))
+	}
+}
+
+func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *protocol.Request, now int64) {
 	route := n.clustered() && !isPeer(w)
 	if n.clustered() {
 		n.checkPaused()

@@ -27,15 +27,18 @@ type hotView struct {
 // tickHot advances the analyzer; it runs on the ring goroutine every
 // tickInterval, which is hotspot's default tick.
 func (n *Node) tickHot() {
-	ch := n.hot.Tick(time.Now())
+	now := time.Now()
+	ch := n.hot.Tick(now)
 	hot := n.hot.Hot()
 	n.hotView.Store(&hotView{stats: n.hot.Stats(), hot: hot})
 	n.repl.tick(hot, n.now())
+	// At info, but at most hotLogBurst lines per logInterval (lograte.go):
+	// a flapping key or a whole hot set turning at once cannot flood.
 	for _, h := range ch.Hot {
-		n.cfg.Logger.Debug("key turned hot", "key", h.Key, "reads_per_s", int(h.Rate))
+		n.logs.hot.log(now, "key turned hot", "key", h.Key, "reads_per_s", int(h.Rate))
 	}
 	for _, h := range ch.Cooled {
-		n.cfg.Logger.Debug("key cooled", "key", h.Key)
+		n.logs.hot.log(now, "key cooled", "key", h.Key)
 	}
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,17 +75,34 @@ func (m *membership) setMeta(meta memberMeta) {
 
 // NotifyJoin, NotifyLeave and NotifyUpdate make membership a
 // memberlist.EventDelegate.
-func (m *membership) NotifyJoin(n *memberlist.Node)   { m.record(n, true); m.signal() }
-func (m *membership) NotifyLeave(n *memberlist.Node)  { m.record(n, false); m.signal() }
-func (m *membership) NotifyUpdate(n *memberlist.Node) { m.record(n, true); m.signal() }
+// They log every change at info: memberlist calls them once per change of
+// a member's state, and a ring rebuild follows ("ring changed").
+func (m *membership) NotifyJoin(n *memberlist.Node) {
+	m.record(n, true, "member joined")
+	m.signal()
+}
 
-func (m *membership) record(n *memberlist.Node, alive bool) {
+// NotifyLeave is called both for a member that left (shut down) and for
+// one the cluster declared dead: memberlist v0.7.0 does not say which (the
+// Node it passes has no state set), so the line says "left or failed".
+func (m *membership) NotifyLeave(n *memberlist.Node) {
+	m.record(n, false, "member left or failed")
+	m.signal()
+}
+
+func (m *membership) NotifyUpdate(n *memberlist.Node) {
+	m.record(n, true, "member updated")
+	m.signal()
+}
+
+func (m *membership) record(n *memberlist.Node, alive bool, event string) {
 	var meta memberMeta
-	if alive {
-		if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.Addr == "" {
-			m.logger.Warn("ignoring member with unreadable metadata", "member", n.Name, "err", err)
-			alive = false
-		}
+	metaErr := json.Unmarshal(n.Meta, &meta)
+	if alive && (metaErr != nil || meta.Addr == "") {
+		m.logger.Warn("ignoring member with unreadable metadata", "member", n.Name, "gossip", n.Address(), "err", metaErr)
+		alive = false
+	} else {
+		m.logger.Info(event, "member", n.Name, "gossip", n.Address(), "addr", meta.Addr, "admin", meta.Admin)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -142,6 +160,13 @@ func gossipConfig(cfg Config, m *membership) (*memberlist.Config, error) {
 	mc.Delegate = m
 	mc.Events = m
 	mc.SecretKey = cfg.GossipKey
+	if len(cfg.GossipKeyring) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.GossipKeyring, cfg.GossipKey)
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		mc.Keyring = kr
+	}
 	var next io.Writer = io.Discard
 	if cfg.Verbosity > 1 {
 		next = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug).Writer()
@@ -160,7 +185,14 @@ func (m *membership) join(seeds []string) {
 		return
 	}
 	if n, err := m.ml.Join(seeds); err != nil && n == 0 {
-		m.logger.Debug("join failed; will retry", "seeds", seeds, "err", err)
+		// Alone, a node serves every key itself: worth a warning (once per
+		// RejoinInterval). With others around it is the usual state of a
+		// seed list that names a node which is down.
+		level := slog.LevelDebug
+		if m.ml.NumMembers() <= 1 {
+			level = slog.LevelWarn
+		}
+		m.logger.Log(context.Background(), level, "cannot reach any seed; will retry", "seeds", seeds, "err", err)
 	}
 }
 

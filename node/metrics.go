@@ -3,8 +3,94 @@ package node
 import (
 	"time"
 
+	"github.com/hotcache/hotcache/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// durationBuckets are the upper bounds, in seconds, of the request and
+// forward histograms: 50µs to 1s in 1-2.5-5 steps. A request this node
+// serves from its store takes a few microseconds and lands in the first
+// bucket; the others are for forwards, lease waits and drains. The forward
+// histogram adds 2.5s, above the default forward timeout of 2s.
+var durationBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+
+// The command classes of cache_request_duration_seconds. gat and gats are
+// touches, as in cache_requests_total and memcached's stats; add, replace,
+// append and prepend are sets.
+const (
+	classGet = iota
+	classSet
+	classDelete
+	classIncr
+	classDecr
+	classTouch
+	classCas
+	classFlushAll
+	classOther
+	numClasses
+)
+
+var classNames = [numClasses]string{"get", "set", "delete", "incr", "decr", "touch", "cas", "flush_all", "other"}
+
+// cmdClass maps every protocol.Command to its class; indexing a 256-entry
+// array by a uint8 needs no bounds check.
+var cmdClass = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = classOther
+	}
+	for _, c := range []struct {
+		cmd   protocol.Command
+		class uint8
+	}{
+		{protocol.CmdGet, classGet}, {protocol.CmdGets, classGet},
+		{protocol.CmdGat, classTouch}, {protocol.CmdGats, classTouch}, {protocol.CmdTouch, classTouch},
+		{protocol.CmdSet, classSet}, {protocol.CmdAdd, classSet}, {protocol.CmdReplace, classSet},
+		{protocol.CmdAppend, classSet}, {protocol.CmdPrepend, classSet}, {protocol.CmdCas, classCas},
+		{protocol.CmdDelete, classDelete}, {protocol.CmdIncr, classIncr}, {protocol.CmdDecr, classDecr},
+		{protocol.CmdFlushAll, classFlushAll},
+	} {
+		t[c.cmd] = c.class
+	}
+	return t
+}()
+
+// latency holds the node's two histograms. They are created once with the
+// node and observed on the request path: one time.Since and one
+// Histogram.Observe (a few atomic adds) per request.
+type latency struct {
+	requests *prometheus.HistogramVec
+	byClass  [numClasses]prometheus.Observer
+	forwards prometheus.Histogram
+}
+
+func newLatency(name string) *latency {
+	l := &latency{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "cache_request_duration_seconds",
+			Help:        "Time from a client's request parsed to its reply buffered, by command class (forwards to the owner included; requests from peers not counted).",
+			ConstLabels: prometheus.Labels{"node": name},
+			Buckets:     durationBuckets,
+		}, []string{"cmd"}),
+		forwards: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:        "cache_forward_duration_seconds",
+			Help:        "Round trips of requests forwarded to a key's owner (one per owner of a multi-key get), failures included.",
+			ConstLabels: prometheus.Labels{"node": name},
+			Buckets:     append(durationBuckets[:len(durationBuckets):len(durationBuckets)], 2.5),
+		}),
+	}
+	for i, c := range classNames {
+		l.byClass[i] = l.requests.WithLabelValues(c)
+	}
+	return l
+}
+
+// request records a request of cmd that took d.
+func (l *latency) request(cmd protocol.Command, d time.Duration) {
+	l.byClass[cmdClass[cmd]].Observe(d.Seconds())
+}
+
+// forward records one forwarded round trip that took d.
+func (l *latency) forward(d time.Duration) { l.forwards.Observe(d.Seconds()) }
 
 // nodeCollector reads the node's counters at scrape time, so metrics cost
 // the request path nothing beyond the counters stats already keeps.
@@ -15,6 +101,7 @@ type nodeCollector struct {
 	refusals                                            *prometheus.Desc
 	hotKeys, replicated, promotions, cools, invals      *prometheus.Desc
 	edgeHits, ownerReads, drainSeconds, drainTimeouts   *prometheus.Desc
+	rejected                                            *prometheus.Desc
 }
 
 func (n *Node) collector() *nodeCollector {
@@ -34,6 +121,7 @@ func (n *Node) collector() *nodeCollector {
 		evictions:     d("cache_evictions_total", "Items evicted or refused admission."),
 		refusals:      d("cache_admission_refusals_total", "New items refused by the admission policy (also in evictions)."),
 		conns:         d("cache_connections", "Open client connections."),
+		rejected:      d("cache_rejected_connections_total", "Connections refused because -c connections were open."),
 		hotKeys:       d("cache_hot_keys", "Keys the hot-key analyzer finds hot."),
 		replicated:    d("cache_replicated_keys", "Hot keys edges hold replicas of (or are draining)."),
 		promotions:    d("cache_hot_promotions_total", "Hot keys pushed to the edges."),
@@ -50,9 +138,11 @@ func (n *Node) collector() *nodeCollector {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.forwards, c.forwardErrors, c.forwardMisses, c.members,
 		c.generation, c.items, c.bytes, c.evictions, c.refusals, c.conns, c.hotKeys, c.replicated, c.promotions,
-		c.cools, c.invals, c.edgeHits, c.ownerReads, c.drainSeconds, c.drainTimeouts} {
+		c.cools, c.invals, c.edgeHits, c.ownerReads, c.drainSeconds, c.drainTimeouts, c.rejected} {
 		ch <- d
 	}
+	c.n.latency.requests.Describe(ch)
+	c.n.latency.forwards.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -88,6 +178,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.evictions, n.store.evictions.Load())
 	counter(c.refusals, n.store.refused.Load())
 	gauge(c.conns, float64(n.srv.Stats().CurrConnections.Load()))
+	counter(c.rejected, n.srv.Stats().RejectedConnections.Load())
 	r := n.repl
 	if v := n.hotView.Load(); v != nil {
 		gauge(c.hotKeys, float64(len(v.hot)))
@@ -100,4 +191,6 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.ownerReads, k.getHits.Load()+k.getMisses.Load()+k.touchHits.Load()+k.touchMisses.Load())
 	counter(c.drainTimeouts, r.ackTimeouts.Load())
 	ch <- r.writeWait.metric(c.drainSeconds, time.Duration(r.drainWait.Load()))
+	n.latency.requests.Collect(ch)
+	n.latency.forwards.Collect(ch)
 }

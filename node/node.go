@@ -28,6 +28,9 @@ type Node struct {
 	verbosity atomic.Int32
 	counters  counters
 	fwd       forwardCounters
+	fakeClock bool              // cfg.Clock was set: Serve asks it the time
+	latency   *latency          // request and forward histograms (metrics.go)
+	logs      *nodeLogs         // rate-limited logs of repeated events (lograte.go)
 	hot       *hotspot.Analyzer // ticked and read by the ring goroutine only
 	hotView   atomic.Pointer[hotView]
 
@@ -39,6 +42,7 @@ type Node struct {
 	admin          *http.Server
 	watchers       watchers // open watch streams; see watch.go
 	repl           *replicator
+	drain          drainSignal // closed by POST /drain; see drain.go
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -55,8 +59,10 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	fake := cfg.Clock != nil
 	cfg = cfg.withDefaults()
-	n := &Node{cfg: cfg, started: cfg.Clock(), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, started: cfg.Clock(), stop: make(chan struct{}), fakeClock: fake,
+		latency: newLatency(cfg.Name), logs: newNodeLogs(cfg.Logger)}
 	st, err := newStore(int64(cfg.MemoryMB)<<20, n.now)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -69,11 +75,12 @@ func New(cfg Config) (*Node, error) {
 	n.repl = newReplicator(n, cfg.LeasePeriod)
 	n.verbosity.Store(int32(cfg.Verbosity))
 	n.srv = &protocol.Server{
-		Handler:     n,
-		MaxItemSize: cfg.MaxItemSize,
-		MaxConns:    cfg.MaxConns,
-		IdleTimeout: cfg.IdleTimeout,
-		Logger:      cfg.Logger,
+		Handler:      n,
+		MaxItemSize:  cfg.MaxItemSize,
+		MaxConns:     cfg.MaxConns,
+		IdleTimeout:  cfg.IdleTimeout,
+		BlockTimeout: cfg.BlockTimeout,
+		Logger:       cfg.Logger,
 	}
 	return n, nil
 }

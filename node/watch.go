@@ -275,8 +275,20 @@ func (n *Node) serveWatch(w *protocol.ResponseWriter, req *protocol.Request) {
 			ws.gone = append(ws.gone, wt)
 		}
 		ws.mu.Unlock()
-		n.cfg.Logger.Debug("watch stream closed", "edge", open.Name, "cause", wt.cause)
+		if cutOff(wt.cause) {
+			n.logs.watch.log(time.Now(), "watch stream cut off", "edge", open.Name,
+				"remote", conn.RemoteAddr().String(), "cause", wt.cause)
+		} else {
+			n.cfg.Logger.Debug("watch stream closed", "edge", open.Name, "cause", wt.cause)
+		}
 	}()
+}
+
+// cutOff reports whether the node ended a stream because its edge did not
+// keep up (its queue filled, or a write to it timed out) or went silent:
+// the edge loses its replicas and resyncs, which an operator should see.
+func cutOff(cause error) bool {
+	return errors.Is(cause, errSlowWatcher) || errors.Is(cause, os.ErrDeadlineExceeded)
 }
 
 // readWatch handles the edge's messages: a PING is answered with a PONG

@@ -36,6 +36,7 @@ type options struct {
 	maxItemSize  byteSize
 	verbose      verbosity
 	idleTimeout  time.Duration
+	blockTimeout time.Duration
 	drainTimeout time.Duration
 	logFormat    string
 
@@ -53,14 +54,15 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var(&o.verbose, "v", "verbose (repeat or use -vv for more)")
 	fs.Var(verbosityAlias{&o.verbose, 2}, "vv", "very verbose")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close connections idle this long (0: never)")
+	fs.DurationVar(&o.blockTimeout, "block-timeout", time.Minute, "close a connection whose data block takes longer than this to arrive")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 4*time.Second, "on SIGINT/SIGTERM, how long open connections may finish")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	host, _ := os.Hostname()
 	fs.StringVar(&o.name, "name", host, "member name: this node's identity on the ring")
 	fs.StringVar(&o.gossip, "gossip", ":7946", "gossip (memberlist) bind address, TCP and UDP; empty: standalone, no cluster")
 	fs.StringVar(&o.join, "join", "", "gossip addresses of seed nodes, comma-separated (a DNS name may resolve to several)")
-	fs.StringVar(&o.gossipKey, "gossip-key", os.Getenv("CACHED_GOSSIP_KEY"), "base64 AES key (16, 24 or 32 bytes) encrypting gossip; default $CACHED_GOSSIP_KEY")
-	fs.StringVar(&o.admin, "admin", "127.0.0.1:9100", "admin HTTP address (/healthz /readyz /cluster /metrics); empty: none")
+	fs.StringVar(&o.gossipKey, "gossip-key", os.Getenv("CACHED_GOSSIP_KEY"), "base64 AES key (16, 24 or 32 bytes) encrypting gossip, or KEY,OLDKEY,... to also accept older keys while rotating; default $CACHED_GOSSIP_KEY")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:9100", "admin HTTP address (/healthz /readyz /cluster /metrics, POST /drain); empty: none")
 	fs.StringVar(&o.advertise, "advertise", "", "memcache address peers and clients use to reach this node (default: the gossip address's host with -p)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -81,9 +83,14 @@ func run(args []string) error {
 	}
 	logger := newLogger(o.logFormat, int(o.verbose))
 	setMemoryLimit(o.memoryMB)
-	key, err := decodeKey(o.gossipKey)
+	keys, err := decodeKeys(o.gossipKey)
 	if err != nil {
 		return err
+	}
+	var key []byte
+	var keyring [][]byte
+	if len(keys) > 0 {
+		key, keyring = keys[0], keys[1:]
 	}
 	n, err := node.New(node.Config{
 		Addr:          net.JoinHostPort(o.listen, o.port),
@@ -91,12 +98,14 @@ func run(args []string) error {
 		MaxItemSize:   int(o.maxItemSize),
 		MaxConns:      o.maxConns,
 		IdleTimeout:   o.idleTimeout,
+		BlockTimeout:  o.blockTimeout,
 		Verbosity:     int(o.verbose),
 		Logger:        logger,
 		Name:          o.name,
 		GossipAddr:    o.gossip,
 		Join:          splitList(o.join),
 		GossipKey:     key,
+		GossipKeyring: keyring,
 		AdminAddr:     o.admin,
 		AdvertiseAddr: o.advertise,
 	})
@@ -108,8 +117,12 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	logger.Info("shutting down", "drain_timeout", o.drainTimeout)
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "drain_timeout", o.drainTimeout)
+	case <-n.Drained(): // POST /drain on the admin port (cachectl drain)
+		logger.Info("shutting down", "drain_timeout", o.drainTimeout, "reason", "drain requested")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
 	defer cancel()
 	if err := n.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -190,16 +203,18 @@ func (a verbosityAlias) String() string   { return "" }
 func (a verbosityAlias) IsBoolFlag() bool { return true }
 func (a verbosityAlias) Set(string) error { *a.v = verbosity(a.level); return nil }
 
-// decodeKey reads the base64 gossip key.
-func decodeKey(s string) ([]byte, error) {
-	if s == "" {
-		return nil, nil
+// decodeKeys reads "KEY[,KEY...]": base64 gossip keys, the first sent
+// with, every one accepted (for a rolling key rotation).
+func decodeKeys(s string) ([][]byte, error) {
+	var keys [][]byte
+	for _, f := range splitList(s) {
+		k, err := base64.StdEncoding.DecodeString(f)
+		if err != nil {
+			return nil, fmt.Errorf("gossip key: %w", err)
+		}
+		keys = append(keys, k)
 	}
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, fmt.Errorf("gossip key: %w", err)
-	}
-	return k, nil
+	return keys, nil
 }
 
 func splitList(s string) []string {

@@ -64,6 +64,7 @@ type options struct {
 	nearCacheMB  int
 	heartbeat    time.Duration
 	idleTimeout  time.Duration
+	blockTimeout time.Duration
 	drainTimeout time.Duration
 	logFormat    string
 }
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.nearCacheMB, "near-cache-mb", 32, "near cache of hot-key replicas, in MiB; 0 disables it")
 	fs.DurationVar(&o.heartbeat, "heartbeat", client.DefaultHeartbeat, "how often watch streams to nodes are pinged and replica hits reported")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close connections idle this long (0: never)")
+	fs.DurationVar(&o.blockTimeout, "block-timeout", protocol.DefaultBlockTimeout, "close a connection whose data block takes longer than this to arrive")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 4*time.Second, "on SIGINT/SIGTERM, how long open connections may finish")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +164,7 @@ type proxy struct {
 	served   chan struct{} // closed when srv.Serve returned, with serveErr
 	serveErr error
 	draining atomic.Bool
+	latency  *latency
 }
 
 // start listens on the memcache and admin addresses and serves them.
@@ -187,18 +190,20 @@ func start(o *options, logger *slog.Logger) (p *proxy, err error) {
 	if p.c, err = client.New(client.Config{Seeds: o.seeds, Name: o.name, NearCacheBytes: nearCache, Heartbeat: o.heartbeat, Logger: logger}); err != nil {
 		return nil, err
 	}
-	p.srv = &protocol.Server{MaxItemSize: int(o.maxItemSize), MaxConns: o.maxConns, IdleTimeout: o.idleTimeout, Logger: logger}
+	p.srv = &protocol.Server{MaxItemSize: int(o.maxItemSize), MaxConns: o.maxConns, IdleTimeout: o.idleTimeout, BlockTimeout: o.blockTimeout, Logger: logger}
 	p.h = client.NewHandler(p.c, client.HandlerOptions{
 		ServerStats: p.srv.Stats(),
 		MaxConns:    o.maxConns,
 		MaxItemSize: int(o.maxItemSize),
 	})
-	p.srv.Handler = p.h
+	p.latency = newLatency(o.name)
+	p.srv.Handler = timedHandler{p.h, p.latency}
 	ln := p.ln
 	go func() {
 		p.serveErr = p.srv.Serve(ln)
 		close(p.served)
 	}()
+	go p.watchRejections(o.maxConns, logInterval)
 	if p.adminLn != nil {
 		p.admin = p.newAdminServer(o.name)
 		adminLn := p.adminLn
@@ -296,7 +301,7 @@ func (p *proxy) newAdminServer(name string) *http.Server {
 type proxyCollector struct {
 	p                                           *proxy
 	commands, requests, ownerErrors, errReplies *prometheus.Desc
-	conns, members                              *prometheus.Desc
+	conns, rejected, members                    *prometheus.Desc
 	edgeReplicas, edgeBytes, edgeStreams        *prometheus.Desc
 	edgeCounters                                []edgeCounter
 }
@@ -318,6 +323,7 @@ func (p *proxy) collector(name string) *proxyCollector {
 		ownerErrors:  d("cacheproxy_owner_errors_total", "Calls whose owner could not be reached or did not answer in time."),
 		errReplies:   d("cacheproxy_error_replies_total", "Error replies relayed from nodes."),
 		conns:        d("cacheproxy_connections", "Open client connections."),
+		rejected:     d("cacheproxy_rejected_connections_total", "Connections refused because -c connections were open."),
 		members:      d("cacheproxy_ring_members", "Members in the ring the proxy routes by (0 before the first ring)."),
 		edgeReplicas: d("cacheproxy_edge_replicas", "Hot-key replicas held in the near cache."),
 		edgeBytes:    d("cacheproxy_edge_bytes", "Accounted size of the near cache's replicas."),
@@ -344,13 +350,14 @@ func (p *proxy) collector(name string) *proxyCollector {
 
 // Describe implements prometheus.Collector.
 func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.commands, c.requests, c.ownerErrors, c.errReplies, c.conns, c.members,
-		c.edgeReplicas, c.edgeBytes, c.edgeStreams} {
+	for _, d := range []*prometheus.Desc{c.commands, c.requests, c.ownerErrors, c.errReplies, c.conns, c.rejected,
+		c.members, c.edgeReplicas, c.edgeBytes, c.edgeStreams} {
 		ch <- d
 	}
 	for _, ec := range c.edgeCounters {
 		ch <- ec.desc
 	}
+	c.p.latency.requests.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -380,6 +387,7 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.ownerErrors, s.OwnerErrors)
 	counter(c.errReplies, s.ErrorReplies)
 	gauge(c.conns, float64(c.p.srv.Stats().CurrConnections.Load()))
+	counter(c.rejected, c.p.srv.Stats().RejectedConnections.Load())
 	members := 0
 	if r := c.p.c.Ring(); r != nil {
 		members = r.Len()
@@ -392,6 +400,7 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, ec := range c.edgeCounters {
 		counter(ec.desc, ec.get(e))
 	}
+	c.p.latency.requests.Collect(ch)
 }
 
 func newLogger(w io.Writer, format string, verbose int) *slog.Logger {
