@@ -178,3 +178,27 @@ func TestOwnershipChangeNeverResurrects(t *testing.T) {
 		}
 	}
 }
+
+// TestGossipKeyRotation follows the middle of a rolling rotation from key
+// 1 to key 2: two nodes send with key 1 and already accept key 2; a node
+// already sending with key 2, still accepting key 1, joins them.
+func TestGossipKeyRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	c := nodetest.Start(t, 2, func(i int, cfg *node.Config) {
+		cfg.GossipKey, cfg.GossipKeyring = key(1), [][]byte{key(2)}
+	})
+	rotated := c.Add(func(cfg *node.Config) { cfg.GossipKey, cfg.GossipKeyring = key(2), [][]byte{key(1)} })
+	deadline := time.Now().Add(nodetest.DetectionTime * 2)
+	for {
+		if c.Node(0).Ring().Len() == 3 && c.Node(1).Ring().Len() == 3 && c.Node(rotated).Ring().Len() == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rings: %d, %d, %d members; want 3 each", c.Node(0).Ring().Len(), c.Node(1).Ring().Len(), c.Node(rotated).Ring().Len())
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
+}

@@ -42,6 +42,7 @@ var importTable = map[string]importRule{
 	"internal/workload":      {stdlibOnly: true},
 	"internal/lint":          {stdlibOnly: true},
 	"internal/memcachedtest": {stdlibOnly: true},
+	"internal/hostile":       {stdlibOnly: true},
 }
 
 // loadThisModule parses the module that contains the working directory.
