@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 60s
 COMPOSE   := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 
-.PHONY: all build test test-short lint fuzz bench bench-node bench-hotkeys bench-flash hotspot-eval memory image up down clean
+.PHONY: all build test test-short lint fuzz bench bench-node bench-hotkeys bench-flash bench-report hotspot-eval memory image up down clean
 
 all: build
 
@@ -29,6 +29,9 @@ lint:
 # Runs every fuzz target for FUZZTIME each (FUZZTIME=10m for a long run).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadValues$$' -fuzztime $(FUZZTIME) ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadWatchEvent$$' -fuzztime $(FUZZTIME) ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadWatchMessage$$' -fuzztime $(FUZZTIME) ./protocol/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -51,6 +54,17 @@ bench-hotkeys: build
 bench-flash:
 	$(GO) test -run '^$$' -bench FlashCrowd -benchtime 1x -timeout 10m ./client/
 	$(GO) test -run '^$$' -bench HotKeyWrite -benchtime 200x -timeout 10m ./client/
+
+# Every scenario of bench/scenarios.json (single node vs memcached, proxy +
+# 3 nodes vs twemproxy + 3 memcached, hot keys off vs on, a node killed under
+# load, the generator against memcslap and memaslap), one after the other,
+# with results in RESULTS and the plots in docs/img (docs/benchmarks.md).
+# Needs memcached, nutcracker and libmemcached-tools; takes 10-15 minutes.
+# ONLY=node,edge runs some; PLOTS_ONLY=1 only redraws the plots.
+RESULTS ?= bench/results
+bench-report: build
+	$(GO) run ./cmd/cachebench suite -f bench/scenarios.json -results $(RESULTS) -bin $(BIN) -img docs/img \
+		$(if $(ONLY),-only $(ONLY)) $(if $(PLOTS_ONLY),-plots-only)
 
 hotspot-eval:
 	$(GO) test -tags eval -run TestEvalTable -v -timeout 10m ./hotspot/

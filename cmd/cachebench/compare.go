@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -13,10 +14,11 @@ import (
 
 // target is one system under test: a name and its servers.
 type target struct {
-	name    string
-	servers []string
-	proc    *serverProc // nil unless cachebench started it
-	ks      *keySpace
+	name     string
+	servers  []string
+	backends []string      // servers behind a front end, whose stats give the per-node load
+	procs    []*serverProc // what cachebench started for it, to stop
+	ks       *keySpace
 }
 
 // spread is the median, min and max of one measure over the rounds.
@@ -41,15 +43,25 @@ func spreadOf(vs []float64) spread {
 
 // targetSummary is one target at one depth, over all rounds.
 type targetSummary struct {
-	Name      string    `json:"name"`
-	Servers   []string  `json:"servers"`
-	OpsPerSec spread    `json:"ops_per_sec"`
-	P99       spread    `json:"p99_us"`
-	HitRatio  float64   `json:"hit_ratio"` // median
-	Errors    int64     `json:"errors"`    // over all rounds
-	OpsRatio  float64   `json:"ops_ratio"` // median ops/s over the first target's
-	P99Ratio  float64   `json:"p99_ratio"` // median p99 over the first target's
-	Rounds    []*result `json:"rounds"`
+	Name      string   `json:"name"`
+	Servers   []string `json:"servers"`
+	OpsPerSec spread   `json:"ops_per_sec"`
+	P99       spread   `json:"p99_us"`
+	HitRatio  float64  `json:"hit_ratio"` // median
+	Errors    int64    `json:"errors"`    // over all rounds
+	OpsRatio  float64  `json:"ops_ratio"` // median ops/s over the first target's
+	P99Ratio  float64  `json:"p99_ratio"` // median p99 over the first target's
+	// OpsRatioSpread is the spread of the per-round ratios: round r of this
+	// target over round r of the first.
+	OpsRatioSpread spread `json:"ops_ratio_rounds"`
+	// CoresPer100k is the median CPU of cachebench itself per 100k ops/s.
+	CoresPer100k float64 `json:"gen_cores_per_100k_ops"`
+	// Percentiles is the latency CDF of every round together.
+	Percentiles []percentile `json:"percentiles"`
+	// Nodes are the requests each backend served over all rounds.
+	Nodes           []nodeLoad `json:"nodes,omitempty"`
+	NodeMaxOverMean float64    `json:"node_max_over_mean,omitempty"`
+	Rounds          []*result  `json:"rounds"`
 }
 
 // depthSummary is every target at one pipeline depth.
@@ -68,6 +80,14 @@ type compareOptions struct {
 	threads        int
 	cachedArgs     string
 	named          []string // name=host:port[,host:port...] arguments
+
+	startTwemproxy bool
+	nutcracker     string
+	startCluster   bool
+	clusterCached  string
+	clusterProxy   string
+	proxyArgs      string
+	dir            string // for generated configuration files
 }
 
 func parseCompare(args []string, stderr io.Writer) (*compareOptions, error) {
@@ -80,11 +100,18 @@ func parseCompare(args []string, stderr io.Writer) (*compareOptions, error) {
 	fs.Var(&c.startCached, "start-cached", "`PATH` of our node binary to start on a free loopback port as a target named cached (repeatable)")
 	fs.StringVar(&c.memcachedPath, "memcached", "/usr/bin/memcached", "memcached binary for -start-memcached")
 	fs.IntVar(&c.threads, "memcached-threads", 2, "memcached -t for -start-memcached")
-	fs.StringVar(&c.cachedArgs, "cached-args", "", "extra space-separated arguments for -start-cached, e.g. \"-gossip 127.0.0.1:0 -admin 127.0.0.1:0\"")
+	fs.StringVar(&c.cachedArgs, "cached-args", "", "extra space-separated arguments for -start-cached and the nodes of -start-cluster, e.g. \"-gossip 127.0.0.1:0 -admin 127.0.0.1:0\"")
+	fs.BoolVar(&c.startTwemproxy, "start-twemproxy", false, fmt.Sprintf("start %d memcached (-memcached-threads each) and twemproxy in front of them (ketama), as a target named twemproxy", frontendBackends))
+	fs.StringVar(&c.nutcracker, "nutcracker", "/usr/sbin/nutcracker", "twemproxy binary for -start-twemproxy")
+	fs.BoolVar(&c.startCluster, "start-cluster", false, fmt.Sprintf("start our cluster, %d nodes and one proxy, as a target named hotcache", frontendBackends))
+	fs.StringVar(&c.clusterCached, "cluster-cached", "bin/cached", "node binary for -start-cluster")
+	fs.StringVar(&c.clusterProxy, "cluster-proxy", "bin/cacheproxy", "proxy binary for -start-cluster")
+	fs.StringVar(&c.proxyArgs, "proxy-args", "", "extra space-separated arguments for the proxy of -start-cluster")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: cachebench compare [flags] [name=host:port[,host:port...] ...]\n\n"+
-			"Targets started with -start-memcached come first, then -start-cached, then the named ones;\n"+
-			"ratios are against the first.\n\n")
+			"Targets started with -start-memcached come first, then -start-twemproxy, -start-cached,\n"+
+			"-start-cluster, then the named ones; ratios are against the first. The load of a started\n"+
+			"front end (twemproxy, cluster) goes to it alone, and its backends' stats give the per-node load.\n\n")
 		fs.PrintDefaults()
 	}
 	for { // flags and targets may be interleaved
@@ -102,8 +129,8 @@ func parseCompare(args []string, stderr io.Writer) (*compareOptions, error) {
 	if c.rounds <= 0 {
 		return nil, errors.New("-rounds must be positive")
 	}
-	if c.startMemcached == 0 && len(c.startCached) == 0 && len(c.named) == 0 {
-		return nil, errors.New("no targets: give name=host:port, -start-memcached or -start-cached")
+	if c.startMemcached == 0 && len(c.startCached) == 0 && len(c.named) == 0 && !c.startTwemproxy && !c.startCluster {
+		return nil, errors.New("no targets: give name=host:port, -start-memcached, -start-cached, -start-twemproxy or -start-cluster")
 	}
 	return c, nil
 }
@@ -116,11 +143,17 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var targets []*target
 	defer func() {
 		for _, t := range slices.Backward(targets) {
-			if t.proc != nil {
-				t.proc.stop()
+			for _, p := range slices.Backward(t.procs) {
+				p.stop()
 			}
 		}
 	}()
+	if c.startTwemproxy {
+		if c.dir, err = os.MkdirTemp("", "cachebench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(c.dir)
+	}
 	if err := c.addTargets(ctx, &targets, stderr); err != nil {
 		return err
 	}
@@ -169,7 +202,17 @@ func (c *compareOptions) addTargets(ctx context.Context, targets *[]*target, std
 			return err
 		}
 		fmt.Fprintf(stderr, "cachebench: started %s pid %d on %s\n", name, p.cmd.Process.Pid, p.addr)
-		*targets = append(*targets, &target{name: name, servers: []string{p.addr}, proc: p})
+		*targets = append(*targets, &target{name: name, servers: []string{p.addr}, procs: []*serverProc{p}})
+		return nil
+	}
+	// front adds a front end and its backends; procs ends with the front end.
+	front := func(name string, procs []*serverProc, backends []string, err error) error {
+		t := &target{name: name, procs: procs, backends: backends}
+		*targets = append(*targets, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		t.servers = []string{procs[len(procs)-1].addr}
 		return nil
 	}
 	for i := range int(c.startMemcached) {
@@ -177,8 +220,20 @@ func (c *compareOptions) addTargets(ctx context.Context, targets *[]*target, std
 			return err
 		}
 	}
+	if c.startTwemproxy {
+		procs, backends, err := startTwemproxy(ctx, c.nutcracker, c.memcachedPath, c.threads, c.dir, c.load.timeout, stderr)
+		if err := front("twemproxy", procs, backends, err); err != nil {
+			return err
+		}
+	}
 	for i, path := range c.startCached {
 		if err := start(numbered("cached", i), path, cachedArgs(strings.Fields(c.cachedArgs))); err != nil {
+			return err
+		}
+	}
+	if c.startCluster {
+		procs, nodes, err := startCluster(ctx, c.clusterCached, c.clusterProxy, c.cachedArgs, c.proxyArgs, 1024, c.load.valueSize, c.load.timeout, stderr)
+		if err := front("hotcache", procs, nodes, err); err != nil {
 			return err
 		}
 	}
@@ -213,7 +268,7 @@ func (c *compareOptions) runRounds(ctx context.Context, targets []*target, depth
 		for k := range targets {
 			i := (r + k) % len(targets)
 			t := targets[i]
-			got, err := runLoad(ctx, t.ks, depth)
+			got, err := runLoadHooks(ctx, t.ks, depth, runHooks{backends: t.backends})
 			if err != nil {
 				return depthSummary{}, fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -235,26 +290,75 @@ func numbered(name string, i int) string {
 func summarizeDepth(depth int, targets []*target, res [][]*result) depthSummary {
 	d := depthSummary{Pipeline: depth}
 	for i, t := range targets {
-		var ops, p99, hits []float64
+		var ops, p99, hits, cores []float64
 		var errs int64
+		var all histogram
+		var nodes []nodeLoad
 		for _, r := range res[i] {
 			ops = append(ops, r.OpsPerSec)
 			p99 = append(p99, r.Latency.P99)
 			hits = append(hits, r.HitRatio)
+			cores = append(cores, r.CoresPer100k)
 			errs += r.Errors
+			all.merge(&r.hist)
+			nodes = addNodeLoads(nodes, r.Nodes)
 		}
-		d.Targets = append(d.Targets, targetSummary{
+		ts := targetSummary{
 			Name: t.name, Servers: t.servers, OpsPerSec: spreadOf(ops), P99: spreadOf(p99),
-			HitRatio: spreadOf(hits).Median, Errors: errs, Rounds: res[i],
-		})
+			HitRatio: spreadOf(hits).Median, Errors: errs, CoresPer100k: spreadOf(cores).Median,
+			Percentiles: percentiles(&all), Nodes: nodes, Rounds: res[i],
+		}
+		if len(nodes) > 0 {
+			loads := make([]uint64, len(nodes))
+			for j, n := range nodes {
+				loads[j] = n.Requests
+			}
+			ts.NodeMaxOverMean = maxOverMean(loads)
+		}
+		d.Targets = append(d.Targets, ts)
 	}
 	base := d.Targets[0]
 	for i := range d.Targets {
 		t := &d.Targets[i]
 		t.OpsRatio = ratio(t.OpsPerSec.Median, base.OpsPerSec.Median)
 		t.P99Ratio = ratio(t.P99.Median, base.P99.Median)
+		var rs []float64
+		for r := range min(len(t.Rounds), len(base.Rounds)) {
+			rs = append(rs, ratio(t.Rounds[r].OpsPerSec, base.Rounds[r].OpsPerSec))
+		}
+		t.OpsRatioSpread = spreadOf(rs)
 	}
 	return d
+}
+
+// addNodeLoads adds the per-node requests of one round to a running sum
+// (nil at first) and recomputes the shares.
+func addNodeLoads(sum, round []nodeLoad) []nodeLoad {
+	if len(round) == 0 {
+		return sum
+	}
+	if sum == nil {
+		sum = make([]nodeLoad, len(round))
+		for i, n := range round {
+			sum[i] = nodeLoad{Name: n.Name, Addr: n.Addr}
+		}
+	}
+	var total uint64
+	for i := range sum {
+		if i < len(round) {
+			sum[i].Requests += round[i].Requests
+			sum[i].Gets += round[i].Gets
+			sum[i].Sets += round[i].Sets
+			if round[i].Error != "" {
+				sum[i].Error = round[i].Error
+			}
+		}
+		total += sum[i].Requests
+	}
+	for i := range sum {
+		sum[i].Share = ratio(float64(sum[i].Requests), float64(total))
+	}
+	return sum
 }
 
 func ratio(a, b float64) float64 {
@@ -268,13 +372,17 @@ func printDepth(w io.Writer, d depthSummary) {
 	base := d.Targets[0].Name
 	fmt.Fprintf(w, "\npipeline %d\n", d.Pipeline)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  target\tservers\tops/s median [min .. max]\tp99 median [min .. max]\thit ratio\terrors\tops/s vs %s\tp99 vs %s\n", base, base)
+	fmt.Fprintf(tw, "  target\tservers\tops/s median [min .. max]\tp99 median [min .. max]\thit ratio\terrors\tops/s vs %s [rounds]\tp99 vs %s\tnode max/mean\n", base, base)
 	for _, t := range d.Targets {
-		fmt.Fprintf(tw, "  %s\t%s\t%s [%s .. %s]\t%s [%s .. %s]\t%.4f\t%d\t%.2f\t%.2f\n",
+		mm := "-"
+		if t.NodeMaxOverMean > 0 {
+			mm = fmt.Sprintf("%.3f", t.NodeMaxOverMean)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s [%s .. %s]\t%s [%s .. %s]\t%.4f\t%d\t%.2f [%.2f .. %.2f]\t%.2f\t%s\n",
 			t.Name, strings.Join(t.Servers, ","),
 			fmtRate(t.OpsPerSec.Median), fmtRate(t.OpsPerSec.Min), fmtRate(t.OpsPerSec.Max),
 			fmtUS(t.P99.Median), fmtUS(t.P99.Min), fmtUS(t.P99.Max),
-			t.HitRatio, t.Errors, t.OpsRatio, t.P99Ratio)
+			t.HitRatio, t.Errors, t.OpsRatio, t.OpsRatioSpread.Min, t.OpsRatioSpread.Max, t.P99Ratio, mm)
 	}
 	tw.Flush()
 }

@@ -255,12 +255,15 @@ func TestFlags(t *testing.T) {
 	if err := l.Set("1,0"); err == nil {
 		t.Error("intList accepted 0")
 	}
-	var g, s int
-	r := ratioFlag{&g, &s}
-	if err := r.Set("95:5"); err != nil || g != 95 || s != 5 {
-		t.Errorf("ratio 95:5 = %d:%d, %v", g, s, err)
+	var g, s, d int
+	r := ratioFlag{&g, &s, &d}
+	if err := r.Set("95:5"); err != nil || g != 95 || s != 5 || d != 0 || r.String() != "95:5" {
+		t.Errorf("ratio 95:5 = %d:%d:%d, %v", g, s, d, err)
 	}
-	for _, bad := range []string{"0:0", "90", "-1:2", "a:b"} {
+	if err := r.Set("90:9:1"); err != nil || g != 90 || s != 9 || d != 1 || r.String() != "90:9:1" {
+		t.Errorf("ratio 90:9:1 = %d:%d:%d, %v", g, s, d, err)
+	}
+	for _, bad := range []string{"0:0", "90", "-1:2", "a:b", "0:0:0", "1:2:3:4", "1::2"} {
 		if err := r.Set(bad); err == nil {
 			t.Errorf("ratio accepted %q", bad)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -106,4 +107,42 @@ func TestHistBounds_coverEveryValue(t *testing.T) {
 func within(got, want int64, rel float64) bool {
 	d := float64(got - want)
 	return d >= -rel*float64(want) && d <= rel*float64(want)
+}
+
+// TestHistBuckets_boundedRelativeError: the histogram is log-linear, every
+// bucket above the exact range is at most 1/histSub of its lower bound
+// wide, so any value is reported within 0.8% of itself.
+func TestHistBuckets_boundedRelativeError(t *testing.T) {
+	for i := 2 * histSub; i < histBuckets; i++ {
+		lo, hi := histBounds(i)
+		if w := float64(hi-lo+1) / float64(lo); w > 1.0/histSub {
+			t.Fatalf("bucket %d = [%d, %d] is %.4f of its lower bound wide", i, lo, hi, w)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100_000 {
+		v := int64(math.Exp(r.Float64() * math.Log(histMax)))
+		_, hi := histBounds(histIndex(v))
+		if !within(hi, v, 1.0/histSub) {
+			t.Fatalf("value %d is reported as %d", v, hi)
+		}
+	}
+}
+
+// TestHistogram_uniformKnownQuantiles records 1..1,000,000 µs once each:
+// quantile q is q*1e6 µs, within the bucket precision.
+func TestHistogram_uniformKnownQuantiles(t *testing.T) {
+	var h histogram
+	for v := int64(1); v <= 1_000_000; v++ {
+		h.record(v * 1000)
+	}
+	for _, q := range []float64{0.001, 0.1, 0.25, 0.5, 0.9, 0.99, 0.999, 0.9999} {
+		want := int64(math.Ceil(q*1e6)) * 1000
+		if got := h.quantile(q); !within(got, want, 1.0/histSub) {
+			t.Errorf("quantile(%v) = %d ns, want %d within 1/%d", q, got, want, histSub)
+		}
+	}
+	if h.min != 1000 || !within(h.quantile(0), 1000, 1.0/histSub) || h.quantile(1) != 1e9 || h.mean() != 500_000_500 {
+		t.Errorf("min %d, quantile(0) %d, max %d, mean %v", h.min, h.quantile(0), h.quantile(1), h.mean())
+	}
 }

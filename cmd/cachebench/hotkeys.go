@@ -195,6 +195,7 @@ type nodeLoad struct {
 	Gets     uint64  `json:"gets"`
 	Sets     uint64  `json:"sets"`
 	Share    float64 `json:"share"`
+	Error    string  `json:"error,omitempty"` // why the counts are missing
 }
 
 // topKey is one of the hottest keys in a phase.

@@ -3,23 +3,33 @@
 //	cachebench [run] -servers 127.0.0.1:11211 [flags]
 //	cachebench compare [flags] [name=host:port[,host:port...] ...]
 //	cachebench hotkeys [-cached bin/cached] [-proxy bin/cacheproxy] [flags]
+//	cachebench failover [-cached bin/cached] [-proxy bin/cacheproxy] [-kill-at 5s] [flags]
+//	cachebench gencheck [flags]
+//	cachebench plot -in RESULT.json -kind throughput|cdf|nodes|timeseries [-o FILE.svg]
+//	cachebench suite [-f bench/scenarios.json] [-results DIR] [-bin DIR] [-img DIR]
 //
-// run drives -conns connections per server, one goroutine each, with a
-// get:set mix over -keys keys drawn uniformly or from a Zipf law
-// (internal/workload), -pipeline requests in flight per connection, and
-// prints ops/s, hit ratio, latency quantiles, errors and ops per server.
-// Keys are placed on servers by xxhash(key) mod the number of servers.
+// run drives -conns connections per server with a get:set:delete mix over
+// -keys keys (uniform, Zipf, a Zipf whose hot set shifts, or a flash crowd:
+// internal/workload), -pipeline requests in flight per connection, in a
+// closed loop or, with -rate, an open loop whose latencies run from each
+// request's scheduled time. It prints ops/s, hit ratio, latency quantiles,
+// errors, per-server and per-backend counts and its own CPU, or all of that
+// as JSON with a latency CDF and a per-second series.
 //
-// compare runs the same workload against several targets one after the
-// other, in rounds, and prints the median ops/s and p99 of each target and
-// their ratios to the first target. It can start memcached
-// (-start-memcached) and our node (-start-cached bin/cached) on free
-// loopback ports itself, and kills them when it ends.
+// compare runs the same workload against several targets in alternating
+// rounds and prints the median ops/s and p99 of each target and their ratios
+// to the first target. It can start memcached, our node, twemproxy over 3
+// memcached, and our cluster of 3 nodes and a proxy on free loopback ports
+// itself, and kills them when it ends.
 //
 // hotkeys starts a 3-node cluster and one proxy, and measures a Zipf load
 // through the proxy with hot-key replication off and then on: ops/s, p99,
 // requests per node (max/mean) and the share of reads answered at the edge.
-// See docs/benchmarks.md.
+// failover kills a node of such a cluster under load and measures the errors
+// and ops/s of every second and the time to recover. gencheck compares
+// cachebench with memcslap and memaslap against one memcached. plot draws SVG
+// charts from the JSON results, and suite runs a scenario file and plots it
+// (make bench-report). See docs/benchmarks.md.
 package main
 
 import (
@@ -57,6 +67,14 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return compareCmd(ctx, args[1:], stdout, stderr)
 		case "hotkeys":
 			return hotkeysCmd(ctx, args[1:], stdout, stderr)
+		case "failover":
+			return failoverCmd(ctx, args[1:], stdout, stderr)
+		case "plot":
+			return plotCmd(ctx, args[1:], stdout, stderr)
+		case "gencheck":
+			return gencheckCmd(ctx, args[1:], stdout, stderr)
+		case "suite":
+			return suiteCmd(ctx, args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
@@ -69,10 +87,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	var o loadOptions
 	servers := addrList{"127.0.0.1:11211"}
-	fs.Var(&servers, "servers", "comma-separated host:port of the servers; keys are hashed to them")
+	fs.Var(&servers, "servers", "comma-separated host:port of the servers; -route says which get requests")
 	addLoadFlags(fs, &o)
+	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cachebench [run] -servers host:port[,host:port...] [flags]\n       cachebench compare -h\n       cachebench hotkeys -h\n\n")
+		fmt.Fprintf(stderr, "usage: cachebench [run] -servers host:port[,host:port...] [flags]\n"+
+			"       cachebench compare|hotkeys|failover|gencheck|plot|suite -h\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +103,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := o.validate(); err != nil {
 		return err
+	}
+	var hooks runHooks
+	if o.route == routeSingle {
+		servers, hooks.backends = servers[:1], servers[1:]
+	}
+	if !*quiet {
+		hooks.progress = stderr
 	}
 	ks, err := newKeySpace(&o, servers, newZipfTable(&o))
 	if err != nil {
@@ -95,7 +122,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	var results []*result
 	for i, depth := range o.pipelines {
-		res, err := runLoad(ctx, ks, depth)
+		if !*quiet {
+			fmt.Fprintf(stderr, "cachebench: pipeline %d: %v warmup, then measuring\n", depth, o.warmup)
+		}
+		res, err := runLoadHooks(ctx, ks, depth, hooks)
 		if err != nil {
 			return err
 		}
@@ -128,27 +158,44 @@ func runPrefill(ctx context.Context, ks *keySpace, stderr io.Writer) error {
 
 // jsonConfig echoes the workload in JSON output.
 type jsonConfig struct {
-	Conns     int     `json:"conns_per_server"`
-	Pipelines []int   `json:"pipelines"`
-	Ratio     string  `json:"ratio"`
-	Keys      int     `json:"keys"`
-	Dist      string  `json:"dist"`
-	S         float64 `json:"s,omitempty"`
-	ValueSize int     `json:"value_size"`
-	Duration  string  `json:"duration,omitempty"`
-	Requests  int64   `json:"requests,omitempty"`
-	Warmup    string  `json:"warmup"`
-	Prefill   bool    `json:"prefill"`
-	Seed      uint64  `json:"seed"`
+	Conns      int     `json:"conns_per_server"`
+	Pipelines  []int   `json:"pipelines"`
+	Ratio      string  `json:"ratio"`
+	Keys       int     `json:"keys"`
+	Dist       string  `json:"dist"`
+	S          float64 `json:"s,omitempty"`
+	ValueSize  int     `json:"value_size"`
+	ValueMax   int     `json:"value_size_max,omitempty"`
+	Duration   string  `json:"duration,omitempty"`
+	Requests   int64   `json:"requests,omitempty"`
+	Warmup     string  `json:"warmup"`
+	Prefill    bool    `json:"prefill"`
+	Seed       uint64  `json:"seed"`
+	Rate       float64 `json:"rate,omitempty"`
+	Route      string  `json:"route,omitempty"`
+	Engine     string  `json:"engine,omitempty"`
+	ShiftEvery string  `json:"shift_every,omitempty"`
+	ShiftRanks int     `json:"shift_ranks,omitempty"`
+	FlashAt    string  `json:"flash_at,omitempty"`
+	FlashFor   string  `json:"flash_for,omitempty"`
+	FlashShare float64 `json:"flash_share,omitempty"`
+	Describe   string  `json:"describe"`
 }
 
 func (o *loadOptions) jsonConfig() jsonConfig {
 	c := jsonConfig{
-		Conns: o.conns, Pipelines: o.pipelines, Ratio: fmt.Sprintf("%d:%d", o.getWeight, o.setWeight),
-		Keys: o.keys, Dist: o.dist, ValueSize: o.valueSize, Warmup: o.warmup.String(), Prefill: o.prefill, Seed: o.seed,
+		Conns: o.conns, Pipelines: o.pipelines, Ratio: o.ratioString(),
+		Keys: o.keys, Dist: o.dist, ValueSize: o.valueSize, ValueMax: o.valueMax, Warmup: o.warmup.String(), Prefill: o.prefill, Seed: o.seed,
+		Rate: o.rate, Route: o.route, Engine: o.engine, Describe: o.describe(),
 	}
-	if o.dist == "zipf" {
+	if o.dist != "uniform" {
 		c.S = o.s
+	}
+	switch o.dist {
+	case "hotspot":
+		c.ShiftEvery, c.ShiftRanks = o.shiftEvery.String(), o.shiftRanks
+	case "flash":
+		c.FlashAt, c.FlashFor, c.FlashShare = o.flashAt.String(), o.flashFor.String(), o.flashShare
 	}
 	if o.requests > 0 {
 		c.Requests = o.requests

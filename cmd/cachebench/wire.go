@@ -26,9 +26,10 @@ const (
 	replyExists                     // EXISTS
 	replyNotFound                   // NOT_FOUND
 	replyError                      // ERROR, CLIENT_ERROR or SERVER_ERROR: the request failed, the connection is usable
+	replyDeleted                    // DELETED
 )
 
-var replyNames = [...]string{"miss", "hit", "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "error"}
+var replyNames = [...]string{"miss", "hit", "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "error", "DELETED"}
 
 func (k replyKind) String() string {
 	if int(k) < len(replyNames) {
@@ -47,16 +48,46 @@ func protocolError(format string, args ...any) error {
 
 // request encodes requests for one key space and value size.
 type request struct {
-	setTail []byte // " 0 0 <size>\r\n<value>\r\n"
+	setTail []byte // " 0 0 <size>\r\n<value>\r\n" when every value has one size
+	// With ranged sizes, setTail is nil and the size of key id's value is
+	// minSize + hash(id) mod (maxSize-minSize+1): fixed per key, so a key
+	// keeps its size across sets, prefills and targets.
+	minSize, maxSize int
+	value            []byte // maxSize bytes of value
 }
 
-func newRequest(valueSize int) *request {
-	tail := fmt.Appendf(nil, " 0 0 %d\r\n", valueSize)
-	for i := range valueSize {
-		tail = append(tail, 'a'+byte(i%26))
+// newRequest encodes values of valueSize bytes.
+func newRequest(valueSize int) *request { return newRangeRequest(valueSize, valueSize) }
+
+// newRangeRequest encodes values of minSize to maxSize bytes, the size of
+// each a function of its key.
+func newRangeRequest(minSize, maxSize int) *request {
+	r := &request{minSize: minSize, maxSize: maxSize, value: make([]byte, maxSize)}
+	for i := range r.value {
+		r.value[i] = 'a' + byte(i%26)
 	}
-	return &request{setTail: append(tail, "\r\n"...)}
+	if minSize == maxSize {
+		tail := fmt.Appendf(nil, " 0 0 %d\r\n", minSize)
+		tail = append(tail, r.value...)
+		r.setTail = append(tail, "\r\n"...)
+	}
+	return r
 }
+
+// size returns the value size of key id.
+func (r *request) size(id int) int {
+	if r.minSize == r.maxSize {
+		return r.minSize
+	}
+	h := uint64(id)*0x9e3779b97f4a7c15 + 0x632be59bd9b4e019
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 32
+	return r.minSize + int(h%uint64(r.maxSize-r.minSize+1))
+}
+
+// maxRequest is the longest request the encoder writes, for sizing buffers.
+func (r *request) maxRequest() int { return 64 + r.maxSize }
 
 // appendGet appends "get <key>\r\n" for key id and returns where the key is
 // in dst, so that the reply's key can be checked against it.
@@ -72,7 +103,22 @@ func (r *request) appendGet(dst []byte, id int) (out []byte, kstart, kend int) {
 func (r *request) appendSet(dst []byte, id int) []byte {
 	dst = append(dst, "set "...)
 	dst = workload.AppendKey(dst, id)
-	return append(dst, r.setTail...)
+	if r.setTail != nil {
+		return append(dst, r.setTail...)
+	}
+	n := r.size(id)
+	dst = append(dst, " 0 0 "...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, r.value[:n]...)
+	return append(dst, "\r\n"...)
+}
+
+// appendDelete appends "delete <key>\r\n" for key id.
+func (r *request) appendDelete(dst []byte, id int) []byte {
+	dst = append(dst, "delete "...)
+	dst = workload.AppendKey(dst, id)
+	return append(dst, "\r\n"...)
 }
 
 // replyReader reads replies from a buffered connection. It never allocates
@@ -178,7 +224,7 @@ func cutSpace(b []byte) (before, after []byte, found bool) {
 	return b, nil, false
 }
 
-// readStore reads the reply to a storage command.
+// readStore reads the reply to a storage command or a delete.
 func (r *replyReader) readStore() (replyKind, error) {
 	line, err := r.line()
 	if err != nil {
@@ -193,6 +239,8 @@ func (r *replyReader) readStore() (replyKind, error) {
 		return replyExists, nil
 	case "NOT_FOUND":
 		return replyNotFound, nil
+	case "DELETED":
+		return replyDeleted, nil
 	}
 	if errorReply(line) {
 		return replyError, nil
@@ -217,4 +265,86 @@ func parseUint(b []byte) (uint64, bool) {
 		n = n*10 + d
 	}
 	return n, true
+}
+
+// maxReplyLine bounds a reply line for the slice parsers below, as the
+// reader's buffer size bounds it for replyReader.
+const maxReplyLine = 64 << 10
+
+// sliceLine returns the first line of b without its "\r\n" and the bytes
+// it takes, or n == 0 if b holds no whole line yet.
+func sliceLine(b []byte) (line []byte, n int, err error) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		if len(b) > maxReplyLine {
+			return nil, 0, protocolError("reply line longer than %d bytes", maxReplyLine)
+		}
+		return nil, 0, nil
+	}
+	if i == 0 || b[i-1] != '\r' {
+		return nil, 0, protocolError("reply line %q does not end in \\r\\n", b[:i+1])
+	}
+	return b[:i-1], i + 1, nil
+}
+
+// parseGet is readGet on a buffer: it parses the reply to "get key" at the
+// start of b and returns its kind and the bytes it takes, or n == 0 if b
+// does not hold all of it yet. It never allocates.
+func parseGet(b, key []byte) (kind replyKind, n int, err error) {
+	line, n, err := sliceLine(b)
+	if n == 0 || err != nil {
+		return 0, 0, err
+	}
+	rest, ok := bytes.CutPrefix(line, []byte("VALUE "))
+	if !ok {
+		switch {
+		case bytes.Equal(line, []byte("END")):
+			return replyMiss, n, nil
+		case errorReply(line):
+			return replyError, n, nil
+		}
+		return 0, 0, protocolError("unexpected reply %q to get", line)
+	}
+	size, ok := parseValueLine(rest, key)
+	if !ok {
+		return 0, 0, protocolError("bad VALUE line %q for key %q", line, key)
+	}
+	const tail = "\r\nEND\r\n"
+	end := n + size + len(tail)
+	if len(b) < end {
+		// Check what is there of the tail, so that a wrong value length
+		// fails now rather than after waiting for bytes that never come.
+		if have := b[min(len(b), n+size):]; !bytes.HasPrefix([]byte(tail), have) {
+			return 0, 0, protocolError("got %q after the %d-byte value of %q, want \\r\\nEND\\r\\n", have, size, key)
+		}
+		return 0, 0, nil
+	}
+	if string(b[n+size:end]) != tail {
+		return 0, 0, protocolError("got %q after the %d-byte value of %q, want \\r\\nEND\\r\\n", b[n+size:end], size, key)
+	}
+	return replyHit, end, nil
+}
+
+// parseStore is readStore on a buffer; see parseGet.
+func parseStore(b []byte) (kind replyKind, n int, err error) {
+	line, n, err := sliceLine(b)
+	if n == 0 || err != nil {
+		return 0, 0, err
+	}
+	switch string(line) {
+	case "STORED":
+		return replyStored, n, nil
+	case "NOT_STORED":
+		return replyNotStored, n, nil
+	case "EXISTS":
+		return replyExists, n, nil
+	case "NOT_FOUND":
+		return replyNotFound, n, nil
+	case "DELETED":
+		return replyDeleted, n, nil
+	}
+	if errorReply(line) {
+		return replyError, n, nil
+	}
+	return 0, 0, protocolError("unexpected reply %q to a storage command", line)
 }

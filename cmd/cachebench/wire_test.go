@@ -12,36 +12,41 @@ import (
 	"github.com/hotcache/hotcache/internal/workload"
 )
 
+const replyKey = "user:0000042:profile"
+
+// getReplyCases are replies to "get " + replyKey, for replyReader and parseGet.
+var getReplyCases = []struct {
+	name  string
+	in    string
+	want  replyKind
+	err   error // errProtocol, io.EOF, or nil
+	after string
+}{
+	{"miss", "END\r\n", replyMiss, nil, ""},
+	{"hit", "VALUE " + replyKey + " 0 5\r\nhello\r\nEND\r\n", replyHit, nil, ""},
+	{"hit with flags and cas", "VALUE " + replyKey + " 4294967295 3 99\r\nabc\r\nEND\r\nnext", replyHit, nil, "next"},
+	{"empty value", "VALUE " + replyKey + " 0 0\r\n\r\nEND\r\n", replyHit, nil, ""},
+	{"value containing CRLF", "VALUE " + replyKey + " 0 4\r\n\r\n\r\n\r\nEND\r\n", replyHit, nil, ""},
+	{"server error", "SERVER_ERROR out of memory\r\nEND\r\n", replyError, nil, "END\r\n"},
+	{"client error", "CLIENT_ERROR bad command line format\r\n", replyError, nil, ""},
+	{"error", "ERROR\r\n", replyError, nil, ""},
+	{"other key", "VALUE user:0000043:profile 0 1\r\nx\r\nEND\r\n", 0, errProtocol, ""},
+	{"value too long", "VALUE " + replyKey + " 0 1\r\nxy\r\nEND\r\n", 0, errProtocol, ""},
+	{"no END", "VALUE " + replyKey + " 0 1\r\nx\r\nVALUE " + replyKey + " 0 1\r\nx\r\nEND\r\n", 0, errProtocol, ""},
+	{"bad size", "VALUE " + replyKey + " 0 -1\r\n", 0, errProtocol, ""},
+	{"bad flags", "VALUE " + replyKey + " x 1\r\nx\r\nEND\r\n", 0, errProtocol, ""},
+	{"bad cas", "VALUE " + replyKey + " 0 1 z\r\nx\r\nEND\r\n", 0, errProtocol, ""},
+	{"missing size", "VALUE " + replyKey + " 0\r\n", 0, errProtocol, ""},
+	{"stored to a get", "STORED\r\n", 0, errProtocol, ""},
+	{"bare LF", "END\n", 0, errProtocol, ""},
+	{"truncated line", "EN", 0, io.EOF, ""},
+	{"truncated value", "VALUE " + replyKey + " 0 10\r\nabc", 0, io.EOF, ""},
+	{"line longer than buffer", "VALUE " + strings.Repeat("k", 5000) + " 0 1\r\n", 0, errProtocol, ""},
+}
+
 func TestReplyReader_get(t *testing.T) {
-	const key = "user:0000042:profile"
-	for _, tc := range []struct {
-		name  string
-		in    string
-		want  replyKind
-		err   error // errProtocol, io.EOF, or nil
-		after string
-	}{
-		{"miss", "END\r\n", replyMiss, nil, ""},
-		{"hit", "VALUE " + key + " 0 5\r\nhello\r\nEND\r\n", replyHit, nil, ""},
-		{"hit with flags and cas", "VALUE " + key + " 4294967295 3 99\r\nabc\r\nEND\r\nnext", replyHit, nil, "next"},
-		{"empty value", "VALUE " + key + " 0 0\r\n\r\nEND\r\n", replyHit, nil, ""},
-		{"value containing CRLF", "VALUE " + key + " 0 4\r\n\r\n\r\n\r\nEND\r\n", replyHit, nil, ""},
-		{"server error", "SERVER_ERROR out of memory\r\nEND\r\n", replyError, nil, "END\r\n"},
-		{"client error", "CLIENT_ERROR bad command line format\r\n", replyError, nil, ""},
-		{"error", "ERROR\r\n", replyError, nil, ""},
-		{"other key", "VALUE user:0000043:profile 0 1\r\nx\r\nEND\r\n", 0, errProtocol, ""},
-		{"value too long", "VALUE " + key + " 0 1\r\nxy\r\nEND\r\n", 0, errProtocol, ""},
-		{"no END", "VALUE " + key + " 0 1\r\nx\r\nVALUE " + key + " 0 1\r\nx\r\nEND\r\n", 0, errProtocol, ""},
-		{"bad size", "VALUE " + key + " 0 -1\r\n", 0, errProtocol, ""},
-		{"bad flags", "VALUE " + key + " x 1\r\nx\r\nEND\r\n", 0, errProtocol, ""},
-		{"bad cas", "VALUE " + key + " 0 1 z\r\nx\r\nEND\r\n", 0, errProtocol, ""},
-		{"missing size", "VALUE " + key + " 0\r\n", 0, errProtocol, ""},
-		{"stored to a get", "STORED\r\n", 0, errProtocol, ""},
-		{"bare LF", "END\n", 0, errProtocol, ""},
-		{"truncated line", "EN", 0, io.EOF, ""},
-		{"truncated value", "VALUE " + key + " 0 10\r\nabc", 0, io.EOF, ""},
-		{"line longer than buffer", "VALUE " + strings.Repeat("k", 5000) + " 0 1\r\n", 0, errProtocol, ""},
-	} {
+	const key = replyKey
+	for _, tc := range getReplyCases {
 		t.Run(tc.name, func(t *testing.T) {
 			br := bufio.NewReaderSize(strings.NewReader(tc.in), 4096)
 			rr := replyReader{br: br}
@@ -62,24 +67,28 @@ func TestReplyReader_get(t *testing.T) {
 	}
 }
 
+// storeReplyCases are replies to a storage command or a delete.
+var storeReplyCases = []struct {
+	in   string
+	want replyKind
+	err  error
+}{
+	{"STORED\r\n", replyStored, nil},
+	{"NOT_STORED\r\n", replyNotStored, nil},
+	{"EXISTS\r\n", replyExists, nil},
+	{"NOT_FOUND\r\n", replyNotFound, nil},
+	{"SERVER_ERROR object too large for cache\r\n", replyError, nil},
+	{"CLIENT_ERROR bad data chunk\r\n", replyError, nil},
+	{"ERROR\r\n", replyError, nil},
+	{"END\r\n", 0, errProtocol},
+	{"STORED", 0, io.EOF},
+	{"STORED \r\n", 0, errProtocol},
+	{"SERVER_ERROR\r\n", 0, errProtocol}, // memcached always adds a message
+	{"DELETED\r\n", replyDeleted, nil},
+}
+
 func TestReplyReader_store(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want replyKind
-		err  error
-	}{
-		{"STORED\r\n", replyStored, nil},
-		{"NOT_STORED\r\n", replyNotStored, nil},
-		{"EXISTS\r\n", replyExists, nil},
-		{"NOT_FOUND\r\n", replyNotFound, nil},
-		{"SERVER_ERROR object too large for cache\r\n", replyError, nil},
-		{"CLIENT_ERROR bad data chunk\r\n", replyError, nil},
-		{"ERROR\r\n", replyError, nil},
-		{"END\r\n", 0, errProtocol},
-		{"STORED", 0, io.EOF},
-		{"STORED \r\n", 0, errProtocol},
-		{"SERVER_ERROR\r\n", 0, errProtocol}, // memcached always adds a message
-	} {
+	for _, tc := range storeReplyCases {
 		rr := replyReader{br: bufio.NewReader(strings.NewReader(tc.in))}
 		got, err := rr.readStore()
 		if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
@@ -238,6 +247,61 @@ func TestReplyReader_valueLargerThanBuffer(t *testing.T) {
 		if tc.err == nil {
 			if kind, err := rr.readGet([]byte("k")); kind != replyMiss || err != nil {
 				t.Errorf("next reply = %v, %v; want miss", kind, err)
+			}
+		}
+	}
+}
+
+// TestParseGet checks the buffer parser against the reader's cases: the
+// same kinds and errors, a truncated reply is "not yet" rather than EOF,
+// and every proper prefix of a good reply is "not yet".
+func TestParseGet(t *testing.T) {
+	for _, tc := range getReplyCases {
+		kind, n, err := parseGet([]byte(tc.in), []byte(replyKey))
+		switch {
+		case tc.err == io.EOF:
+			if n != 0 || err != nil {
+				t.Errorf("%s: parseGet = %v, %d, %v; want not yet", tc.name, kind, n, err)
+			}
+		case tc.err != nil:
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%s: parseGet error %v, want %v", tc.name, err, tc.err)
+			}
+		default:
+			if err != nil || kind != tc.want || n != len(tc.in)-len(tc.after) {
+				t.Errorf("%s: parseGet = %v, %d, %v; want %v, %d", tc.name, kind, n, err, tc.want, len(tc.in)-len(tc.after))
+			}
+			for i := range len(tc.in) - len(tc.after) {
+				if _, n, err := parseGet([]byte(tc.in[:i]), []byte(replyKey)); n != 0 || err != nil {
+					t.Errorf("%s: the first %d bytes parse as %d, %v; want not yet", tc.name, i, n, err)
+				}
+			}
+		}
+	}
+	big := "VALUE k 0 100000\r\n" + strings.Repeat("v", 100000) + "\r\nEND\r\n"
+	if kind, n, err := parseGet([]byte(big), []byte("k")); kind != replyHit || n != len(big) || err != nil {
+		t.Errorf("a 100000-byte value: %v, %d, %v", kind, n, err)
+	}
+	if _, _, err := parseGet([]byte(strings.Repeat("x", maxReplyLine+1)), []byte("k")); !errors.Is(err, errProtocol) {
+		t.Errorf("a line longer than %d bytes: %v", maxReplyLine, err)
+	}
+}
+
+func TestParseStore(t *testing.T) {
+	for _, tc := range storeReplyCases {
+		kind, n, err := parseStore([]byte(tc.in))
+		switch {
+		case tc.err == io.EOF:
+			if n != 0 || err != nil {
+				t.Errorf("parseStore(%q) = %v, %d, %v; want not yet", tc.in, kind, n, err)
+			}
+		case tc.err != nil:
+			if !errors.Is(err, tc.err) {
+				t.Errorf("parseStore(%q) error %v, want %v", tc.in, err, tc.err)
+			}
+		default:
+			if err != nil || kind != tc.want || n != len(tc.in) {
+				t.Errorf("parseStore(%q) = %v, %d, %v", tc.in, kind, n, err)
 			}
 		}
 	}

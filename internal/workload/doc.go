@@ -6,7 +6,11 @@
 // generator is a self-contained splitmix64, not math/rand). Streams read no
 // clock: Scenario runs on a virtual clock that advances by request count
 // (Rate requests per virtual second), so shifts and flash crowds happen at the
-// same request index in every run.
+// same request index in every run. A load generator that wants wall time
+// instead calls Scenario.AdvanceTo with the elapsed time before each batch
+// (the stream is then a pure function of its calls), and gives every
+// connection the same Seed and its own DrawSeed, so that all of them see one
+// hot set.
 //
 // Key ids map to canonical key strings with Key and AppendKey.
 //

@@ -19,6 +19,14 @@ type ScenarioConfig struct {
 	Rate int
 	// Seed fixes the stream.
 	Seed uint64
+	// DrawSeed, if not zero, seeds the key draws (the Zipf ranks and the
+	// flash-crowd coin) apart from the hot-set shifts, which Seed alone
+	// then fixes. Streams with the same Seed and different DrawSeeds move
+	// the same keys in and out of the hot set at the same virtual times but
+	// draw different keys: one stream per connection of a load generator,
+	// all seeing one hot set. Zero draws from Seed, as before DrawSeed
+	// existed.
+	DrawSeed uint64
 	// ShiftEvery is the period of hot-set shifts. Zero means no shifts.
 	ShiftEvery time.Duration
 	// ShiftRanks is how many top ranks each shift swaps with distinct ranks
@@ -58,7 +66,9 @@ type Event struct {
 type Scenario struct {
 	cfg        ScenarioConfig
 	z          *Zipf
-	rng        splitmix
+	rng        splitmix  // shifts; also the flash coin unless DrawSeed is set
+	coin       *splitmix // the flash coin: &rng, or &draw
+	draw       splitmix
 	perm       []int32 // rank -> key id
 	n          int64   // requests emitted
 	nextShift  int64   // request index of the next shift; -1 if none
@@ -86,6 +96,12 @@ func NewScenario(cfg ScenarioConfig) *Scenario {
 		perm:      make([]int32, cfg.Keys),
 		nextShift: -1,
 		flashKey:  cfg.Keys - 1,
+	}
+	s.coin = &s.rng
+	if cfg.DrawSeed != 0 {
+		s.z = tab.NewStream(cfg.DrawSeed)
+		s.draw = splitmix{s: cfg.DrawSeed ^ 0xf1a54c0ffee}
+		s.coin = &s.draw
 	}
 	for i := range s.perm {
 		s.perm[i] = int32(i)
@@ -166,10 +182,42 @@ func (s *Scenario) Next() int {
 		s.flashEvent(flash)
 	}
 	s.n++
-	if flash && s.rng.float64() < s.cfg.FlashShare {
+	if flash && s.coin.float64() < s.cfg.FlashShare {
 		return s.flashKey
 	}
 	return int(s.perm[s.z.Next()])
+}
+
+// AdvanceTo moves the virtual clock forward to d without drawing keys, as if
+// the requests in between had been skipped: the shifts and flash-crowd
+// events due before d happen, in order and at their own virtual times, and
+// the next request is the first at or after d. It does nothing if the clock
+// is already at or past d. With a high Rate (say 1e9, one request per
+// virtual nanosecond) and AdvanceTo(elapsed) before each batch, a caller
+// drives the scenario by wall time while the stream stays a pure function
+// of its calls.
+func (s *Scenario) AdvanceTo(d time.Duration) {
+	target := s.index(d)
+	for s.n < target {
+		s.eventsAt() // what Next would do before drawing request s.n
+		next := target
+		for _, at := range [...]int64{s.nextShift, s.flashStart, s.flashEnd} {
+			if at > s.n && at < next {
+				next = at
+			}
+		}
+		s.n = next
+	}
+}
+
+// eventsAt applies the shift and flash events due at request index s.n.
+func (s *Scenario) eventsAt() {
+	if s.n == s.nextShift {
+		s.shift()
+	}
+	if s.n == s.flashStart || s.n == s.flashEnd {
+		s.flashEvent(s.n >= s.flashStart && s.n < s.flashEnd)
+	}
 }
 
 // zipfShare is the share of all requests that Zipf rank r gets now.

@@ -76,3 +76,93 @@ func TestScenario_deterministic(t *testing.T) {
 		t.Fatalf("events: %d vs %d", len(a.Events()), len(b.Events()))
 	}
 }
+
+// TestScenario_sequenceUnchanged pins the stream of a fixed config, so that
+// additions (DrawSeed, AdvanceTo) cannot change what existing callers draw.
+func TestScenario_sequenceUnchanged(t *testing.T) {
+	s := NewScenario(ScenarioConfig{Keys: 5000, Skew: 1.2, Rate: 1000, Seed: 9, ShiftEvery: time.Second,
+		FlashShare: 0.3, FlashStart: 1500 * time.Millisecond, FlashEnd: 2500 * time.Millisecond})
+	var h uint64
+	for range 5000 {
+		h = h*31 + uint64(s.Next())
+	}
+	if h != 15275381173042364158 || len(s.Events()) != 82 || s.KeyAt(0) != 3737 {
+		t.Fatalf("sequence hash %d, %d events, top key %d; want 15275381173042364158, 82, 3737", h, len(s.Events()), s.KeyAt(0))
+	}
+}
+
+func TestScenario_advanceTo(t *testing.T) {
+	cfg := ScenarioConfig{Keys: 10_000, Skew: 1.1, Rate: 1000, Seed: 3, ShiftEvery: time.Second,
+		FlashShare: 0.5, FlashStart: 2500 * time.Millisecond, FlashEnd: 3500 * time.Millisecond}
+	stepped, jumped := NewScenario(cfg), NewScenario(cfg)
+	for range 1500 { // 1.5 s by drawing: one shift
+		stepped.Next()
+	}
+	jumped.AdvanceTo(1500 * time.Millisecond)
+	if jumped.Now() != 1500*time.Millisecond || jumped.Requests() != 1500 {
+		t.Fatalf("after AdvanceTo(1.5s): Now %v, %d requests", jumped.Now(), jumped.Requests())
+	}
+	if len(jumped.Events()) != 20 || jumped.Events()[0].At != time.Second {
+		t.Fatalf("AdvanceTo(1.5s) gave %d events (first %+v), want the 20 of the shift at 1 s", len(jumped.Events()), jumped.Events()[0])
+	}
+	for r := range 100 { // the same shift: shifts draw from their own generator
+		if stepped.KeyAt(r) != jumped.KeyAt(r) {
+			t.Fatalf("rank %d: key %d stepping, %d jumping", r, stepped.KeyAt(r), jumped.KeyAt(r))
+		}
+	}
+	jumped.AdvanceTo(time.Second) // backwards: nothing happens
+	if jumped.Requests() != 1500 {
+		t.Fatalf("AdvanceTo into the past moved the clock to %v", jumped.Now())
+	}
+	// Jump over a shift and the flash start at once: both happen, in order.
+	jumped.AdvanceTo(3 * time.Second)
+	ev := jumped.Events()
+	if len(ev) != 41 || ev[20].At != 2*time.Second || ev[20].Flash || !ev[40].Flash || !ev[40].Rising || ev[40].At != 2500*time.Millisecond {
+		t.Fatalf("AdvanceTo(3s): %d events, [20] %+v, [last] %+v", len(ev), ev[20], ev[len(ev)-1])
+	}
+	flash := 0
+	for range 1000 {
+		if jumped.Next() == cfg.Keys-1 {
+			flash++
+		}
+	}
+	if flash < 200 || flash > 300 { // requests 3.0-3.5 s are in the crowd: 500 at share 0.5
+		t.Fatalf("flash key drawn %d of 1000 times from 3 s, want about 250", flash)
+	}
+	// The draws above passed the shift at 3 s. Jump past the end of the
+	// crowd (3.5 s) and 5 more shifts: all happen, in order.
+	jumped.AdvanceTo(10 * time.Second)
+	ev = jumped.Events()
+	if len(ev) != 41+20+1+6*20 || !ev[61].Flash || ev[61].Rising || ev[61].At != 3500*time.Millisecond || ev[len(ev)-1].At != 9*time.Second {
+		t.Fatalf("AdvanceTo(10s): %d events, [61] %+v, last %+v", len(ev), ev[61], ev[len(ev)-1])
+	}
+	for i := 1; i < len(ev); i++ {
+		if ev[i].At < ev[i-1].At {
+			t.Fatalf("event %d at %v before event %d at %v", i, ev[i].At, i-1, ev[i-1].At)
+		}
+	}
+}
+
+func TestScenario_drawSeedSharesTheHotSet(t *testing.T) {
+	base := ScenarioConfig{Keys: 10_000, Skew: 1.1, Rate: 1000, Seed: 4, ShiftEvery: time.Second}
+	a, b := base, base
+	a.DrawSeed, b.DrawSeed = 1, 2
+	x, y := NewScenario(a), NewScenario(b)
+	same := 0
+	for range 3000 {
+		if x.Next() == y.Next() {
+			same++
+		}
+	}
+	if same > 1500 {
+		t.Fatalf("different DrawSeeds agree on %d of 3000 draws", same)
+	}
+	for r := range 100 {
+		if x.KeyAt(r) != y.KeyAt(r) {
+			t.Fatalf("rank %d: key %d vs %d: the hot set differs between DrawSeeds", r, x.KeyAt(r), y.KeyAt(r))
+		}
+	}
+	if x.KeyAt(0) == 0 || len(x.Events()) != len(y.Events()) {
+		t.Fatalf("no shift happened, or not in both: top %d, events %d and %d", x.KeyAt(0), len(x.Events()), len(y.Events()))
+	}
+}
