@@ -19,11 +19,11 @@ var importTable = map[string]importRule{
 
 	"node": {
 		allow:     []string{"protocol", "ring", "hotspot", "internal/connpool"},
-		testAllow: []string{"node/nodetest", "internal/memcachedtest", "internal/workload"},
+		testAllow: []string{"node/nodetest", "internal/memcachedtest", "internal/workload", "internal/tlsconf", "internal/conformance"},
 	},
 	"client": { // never node: the proxy is protocol.Server plus a client handler
 		allow:     []string{"protocol", "ring", "internal/connpool"},
-		testAllow: []string{"node", "node/nodetest", "hotspot", "internal/memcachedtest"},
+		testAllow: []string{"node", "node/nodetest", "hotspot", "internal/memcachedtest", "internal/tlsconf"},
 	},
 	"node/nodetest": { // never client: client tests use nodetest
 		allow: []string{"node", "protocol", "ring"},
@@ -31,7 +31,7 @@ var importTable = map[string]importRule{
 	// End-to-end tests of the deployment files (build-tagged, run against
 	// containers): they talk to the cluster as any client would.
 	"deploy/...":        {stdlibOnly: true},
-	"internal/connpool": {allow: []string{"protocol"}},
+	"internal/connpool": {allow: []string{"protocol"}, testAllow: []string{"internal/tlsconf"}},
 
 	// The pure packages: nothing of ours, so they stay unit-testable and fuzzable.
 	"protocol": {testAllow: []string{"internal/workload", "internal/memcachedtest"}},
@@ -43,6 +43,8 @@ var importTable = map[string]importRule{
 	"internal/lint":          {stdlibOnly: true},
 	"internal/memcachedtest": {stdlibOnly: true},
 	"internal/hostile":       {stdlibOnly: true},
+	"internal/conformance":   {stdlibOnly: true},
+	"internal/tlsconf":       {stdlibOnly: true}, // TLS configs from PEM files; test certificates
 }
 
 // loadThisModule parses the module that contains the working directory.
