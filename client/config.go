@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hotcache/hotcache/internal/connpool"
 )
 
 // The defaults the zero values of Config fields stand for.
@@ -108,9 +111,23 @@ type Config struct {
 	// opens no replica streams and every read goes to the key's owner.
 	NearCacheBytes int64
 
-	// Dial opens connections. Nil means a net.Dialer on "tcp". It is the
-	// seam for TLS and for tests.
+	// Dial opens connections. Nil means a net.Dialer on "tcp". It is a
+	// seam for tests and custom transports; TLS, when set, wraps what it
+	// returns.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// TLS, if set, makes every connection speak TLS: data connections,
+	// watch streams and replica streams alike. What Dial returns is wrapped
+	// with tls.Client and its handshake completes within DialTimeout. Set
+	// RootCAs to the cluster's CA and, when the servers require client
+	// certificates, Certificates. An empty ServerName means the host of the
+	// address dialed. Nil means plaintext.
+	TLS *tls.Config
+	// Username and Password, when Username is set, authenticate every new
+	// connection (data connections, watch and replica streams) as
+	// memcached's ASCII authentication does, before anything else is sent,
+	// for servers started with -Y. Use them with TLS: the password is sent
+	// as is.
+	Username, Password string
 	// Rand returns a number in [0, 1) for the backoff jitter; it must be
 	// safe for concurrent use. Nil means math/rand/v2.Float64.
 	Rand func() float64
@@ -153,6 +170,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Dial == nil {
 		d := &net.Dialer{}
 		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	if c.TLS != nil {
+		c.Dial = connpool.DialTLS(c.Dial, c.TLS)
+	}
+	if c.Username != "" {
+		c.Dial = connpool.DialAuth(c.Dial, c.Username, c.Password)
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64

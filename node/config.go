@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/hotcache/hotcache/hotspot"
@@ -30,6 +31,26 @@ type Config struct {
 	BlockTimeout time.Duration
 	// IdleTimeout closes client connections idle this long. Zero means never.
 	IdleTimeout time.Duration
+	// TLS, if set, makes the memcache listener speak TLS only (as
+	// memcached's -Z): it is the server side configuration, with
+	// Certificates. To require client certificates (mutual TLS), set
+	// ClientCAs and ClientAuth to tls.RequireAndVerifyClientCert. Nil means
+	// plaintext.
+	TLS *tls.Config
+	// PeerTLS, if set, is the client side TLS configuration for the
+	// connections this node opens to its peers to forward requests: RootCAs
+	// to verify the peers' certificates and, when they require one, a
+	// client certificate. In a cluster whose nodes set TLS, every node must
+	// set PeerTLS. An empty ServerName means the peer's host as advertised.
+	PeerTLS *tls.Config
+	// Authenticate, if set, turns on memcached's ASCII authentication on
+	// the memcache port (protocol.Server.Authenticate; cached's -Y): a
+	// connection must authenticate before anything else, peers included.
+	Authenticate func(user, pass []byte) bool
+	// PeerUser and PeerPassword, when PeerUser is set, authenticate every
+	// connection this node opens to a peer. In a cluster whose nodes set
+	// Authenticate, every node must set them.
+	PeerUser, PeerPassword string
 	// Verbosity is the initial log verbosity (-v); 0 logs warnings and errors.
 	Verbosity int
 	// Logger receives the node's logs. Nil means slog.Default().
@@ -151,6 +172,8 @@ func (c Config) validate() error {
 		return errors.New("node: ForwardFanout must not be negative")
 	case len(c.Join) > 0 && c.GossipAddr == "":
 		return errors.New("node: Join needs a GossipAddr")
+	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
+		return errors.New("node: TLS needs a certificate")
 	}
 	switch len(c.GossipKey) {
 	case 0, 16, 24, 32:

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -80,6 +81,7 @@ func New(cfg Config) (*Node, error) {
 		MaxConns:     cfg.MaxConns,
 		IdleTimeout:  cfg.IdleTimeout,
 		BlockTimeout: cfg.BlockTimeout,
+		Authenticate: cfg.Authenticate,
 		Logger:       cfg.Logger,
 	}
 	return n, nil
@@ -108,6 +110,9 @@ func (n *Node) Start() (err error) {
 	if n.ln, err = net.Listen("tcp", n.cfg.Addr); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	if n.cfg.TLS != nil {
+		n.ln = tls.NewListener(n.ln, n.cfg.TLS)
+	}
 	n.advertise = n.cfg.AdvertiseAddr
 	if n.advertise == "" {
 		n.advertise = n.ln.Addr().String()
@@ -126,12 +131,19 @@ func (n *Node) Start() (err error) {
 		if err := n.startGossip(); err != nil {
 			return err
 		}
-		pool, err := connpool.New(connpool.Config{
+		pcfg := connpool.Config{
 			Hello: []byte("peer " + n.cfg.Name + "\r\n"),
 			// A vanished peer (SYN dropped) should cost a forward little;
 			// afterwards the pool fails fast while it backs off.
 			DialTimeout: min(n.cfg.ForwardTimeout, 500*time.Millisecond),
-		})
+		}
+		if n.cfg.PeerTLS != nil {
+			pcfg.Dial = connpool.DialTLS(nil, n.cfg.PeerTLS)
+		}
+		if n.cfg.PeerUser != "" {
+			pcfg.Dial = connpool.DialAuth(pcfg.Dial, n.cfg.PeerUser, n.cfg.PeerPassword)
+		}
+		pool, err := connpool.New(pcfg)
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
 		}

@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +74,15 @@ type Server struct {
 	// thrown away and is answered "SERVER_ERROR out of memory storing
 	// object". Zero means DefaultMaxPendingBytes.
 	MaxPendingBytes int64
+	// Authenticate, if set, turns on memcached's ASCII authentication (its
+	// -Y): until a connection authenticates, every request but quit is
+	// answered "CLIENT_ERROR unauthenticated" without reaching the Handler.
+	// A connection authenticates with a set (of any key) whose data block is
+	// "<user> <password>": STORED when Authenticate accepts them, else
+	// "CLIENT_ERROR authentication failure" (or "CLIENT_ERROR bad
+	// authentication token format" when the block has no space). It must be
+	// safe for concurrent use. Nil means no authentication.
+	Authenticate func(user, pass []byte) bool
 	// Logger receives connection-level errors. Nil means slog.Default().
 	Logger *slog.Logger
 
@@ -198,15 +209,26 @@ func (s *Server) trackConn(c net.Conn) bool {
 	}
 	if len(s.conns) >= s.maxConns() {
 		s.stats.RejectedConnections.Add(1)
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		io.WriteString(c, tooManyConns)
-		c.Close()
+		if _, isTLS := c.(*tls.Conn); isTLS {
+			// The refusal needs a handshake first, which a client may
+			// stall: not on the accept loop.
+			s.wg.Go(func() { refuse(c) })
+		} else {
+			refuse(c)
+		}
 		return false
 	}
 	s.conns[c] = struct{}{}
 	s.stats.CurrConnections.Add(1)
 	s.wg.Add(1) // under mu, so a Shutdown that has begun cannot be Waiting already
 	return true
+}
+
+// refuse tells a connection over MaxConns so, within a second, and closes it.
+func refuse(c net.Conn) {
+	c.SetDeadline(time.Now().Add(time.Second))
+	io.WriteString(c, tooManyConns)
+	c.Close()
 }
 
 func (s *Server) untrackConn(c net.Conn) {
@@ -256,9 +278,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // serveConn runs one connection's read-parse-serve loop.
 func (s *Server) serveConn(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		// A TLS connection (from a listener made by tls.NewListener)
+		// shakes hands first, within BlockTimeout: a client that stalls
+		// it is cut off, as one that stalls a data block is.
+		ctx, cancel := context.WithTimeout(s.ctx, s.blockTimeout())
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			if !s.closing.Load() {
+				s.logger().Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			c.Close()
+			return
+		}
+	}
 	rd := newReader(c)
 	w := newResponseWriter(c, rd, s.writeTimeout())
 	req := new(Request)
+	authed := s.Authenticate == nil
 	defer func() {
 		s.unreserve(req.reserved)
 		s.countBytes(rd, w)
@@ -288,6 +326,8 @@ func (s *Server) serveConn(c net.Conn) {
 		} else if req.Cmd == CmdQuit {
 			w.Flush()
 			return
+		} else if !authed {
+			authed = s.authenticate(w, req)
 		} else if !s.dispatch(w, req) {
 			return
 		}
@@ -301,6 +341,29 @@ func (s *Server) serveConn(c net.Conn) {
 			s.countBytes(rd, w)
 		}
 	}
+}
+
+// authenticate answers a request on a connection that has not
+// authenticated yet, as memcached's ASCII authentication does, and reports
+// whether it authenticated the connection.
+func (s *Server) authenticate(w *ResponseWriter, req *Request) bool {
+	w.quiet = req.NoReply
+	defer func() { w.quiet = false }()
+	if req.Cmd != CmdSet || req.Invalid != nil || req.Block == nil {
+		w.WriteLine("CLIENT_ERROR unauthenticated")
+		return false
+	}
+	user, pass, ok := bytes.Cut(req.Data(), []byte(" "))
+	if !ok {
+		w.WriteLine("CLIENT_ERROR bad authentication token format")
+		return false
+	}
+	if !s.Authenticate(user, pass) {
+		w.WriteLine("CLIENT_ERROR authentication failure")
+		return false
+	}
+	w.WriteLine("STORED")
+	return true
 }
 
 // countBytes moves a connection's byte counts into the server's stats.

@@ -170,7 +170,7 @@ type drainState struct {
 func (e *env) drainState(ctx context.Context, observers []string, m ring.Member) drainState {
 	var fails []string
 	for _, addr := range observers {
-		st, err := statsOnce(ctx, addr, "cluster", e.timeout)
+		st, err := statsOnce(ctx, addr, "cluster", e)
 		var cv *clusterView
 		if err == nil {
 			cv, err = parseCluster(addr, st)
@@ -190,7 +190,7 @@ func (e *env) drainState(ctx context.Context, observers []string, m ring.Member)
 		return drainState{left: true, observer: cv.self, members: len(cv.members)}
 	}
 	if len(observers) == 0 {
-		_, err := statsOnce(ctx, m.Addr, "cluster", e.timeout)
+		_, err := statsOnce(ctx, m.Addr, "cluster", e)
 		if err != nil && unreachable(err) && !errors.Is(err, context.DeadlineExceeded) {
 			return drainState{left: true}
 		}

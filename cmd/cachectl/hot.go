@@ -73,7 +73,7 @@ func (e *env) collectHot(ctx context.Context) (*hotReport, error) {
 	}
 	nodes, errs := fanout(cv.members, func(m member) (hotNode, error) {
 		hn := hotNode{Name: m.name, Addr: m.addr}
-		st, err := statsOnce(ctx, m.addr, "hotkeys", e.timeout)
+		st, err := statsOnce(ctx, m.addr, "hotkeys", e)
 		if err != nil {
 			return hn, err
 		}

@@ -27,6 +27,9 @@ func (e *env) newClient(ctx context.Context) (*client.Client, error) {
 		Timeout:        e.timeout,
 		DialTimeout:    e.timeout,
 		NearCacheBytes: -1,
+		TLS:            e.tls,
+		Username:       e.user,
+		Password:       e.pass,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 }

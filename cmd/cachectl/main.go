@@ -2,7 +2,8 @@
 // to any node over the memcache text protocol (and, for drain, to the
 // node's admin HTTP port):
 //
-//	cachectl [-seeds HOST:PORT,...] [-o table|json] [-timeout 3s] COMMAND [ARGS]
+//	cachectl [-seeds HOST:PORT,...] [-o table|json] [-timeout 3s]
+//	         [-tls-ca FILE [-tls-cert FILE -tls-key FILE]] [-Y FILE] COMMAND [ARGS]
 //
 //	members                 the ring's members as a seed sees them
 //	ring                    ring identity, generation, parameters, partition shares
@@ -23,15 +24,21 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hotcache/hotcache/internal/connpool"
+	"github.com/hotcache/hotcache/internal/tlsconf"
+	"github.com/hotcache/hotcache/protocol"
 )
 
 func main() {
@@ -78,6 +85,27 @@ type env struct {
 	timeoutSet bool          // -timeout was given
 	stdout     io.Writer
 	stderr     io.Writer
+	tlsFiles   tlsconf.Files // -tls-ca, -tls-cert, -tls-key
+	tls        *tls.Config   // built from tlsFiles; nil means plaintext
+	authFile   string        // -Y
+	user, pass string        // the -Y file's first user, when given
+}
+
+// dial connects to a node's memcache port, over TLS when -tls-* were
+// given; ctx bounds the dial and the handshake.
+func (e *env) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var dial func(context.Context, string) (net.Conn, error)
+	if e.tls != nil {
+		dial = connpool.DialTLS(nil, e.tls)
+	}
+	if e.user != "" {
+		dial = connpool.DialAuth(dial, e.user, e.pass)
+	}
+	if dial != nil {
+		return dial(ctx, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 func (e *env) json() bool { return e.output == "json" }
@@ -88,6 +116,10 @@ func (e *env) addCommon(fs *flag.FlagSet) {
 	fs.Var((*listFlag)(&e.seeds), "seeds", "memcache addresses of seed nodes (`HOST:PORT,...`), tried in order")
 	fs.Var(choiceFlag{&e.output, []string{"table", "json"}}, "o", "output `format`: table or json")
 	fs.Var(durationFlag{&e.timeout, &e.timeoutSet}, "timeout", "bound (a `duration`) on each network step; for drain, on the whole wait (there 30s unless given)")
+	fs.StringVar(&e.tlsFiles.CA, "tls-ca", e.tlsFiles.CA, "speak TLS to the nodes, verifying their certificates with the CA certificates in this PEM `file`")
+	fs.StringVar(&e.tlsFiles.Cert, "tls-cert", e.tlsFiles.Cert, "PEM certificate `file` to present when the nodes require client certificates (with -tls-key)")
+	fs.StringVar(&e.tlsFiles.Key, "tls-key", e.tlsFiles.Key, "PEM private key `file` of -tls-cert")
+	fs.StringVar(&e.authFile, "Y", e.authFile, "authenticate to the nodes (started with -Y) as the first user of this user:password `file`")
 }
 
 // A command is one subcommand.
@@ -193,6 +225,26 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	if len(e.seeds) == 0 {
 		return usagef("-seeds is empty")
 	}
+	if e.tlsFiles.Enabled() {
+		if (e.tlsFiles.Cert == "") != (e.tlsFiles.Key == "") {
+			return usagef("-tls-cert and -tls-key go together")
+		}
+		if e.tls, err = tlsconf.Client(e.tlsFiles); err != nil {
+			return err
+		}
+	}
+	if e.authFile != "" {
+		f, err := os.Open(e.authFile)
+		if err != nil {
+			return err
+		}
+		a, err := protocol.ReadAuthFile(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.authFile, err)
+		}
+		e.user, e.pass = a.First()
+	}
 	return cmd.run(ctx, e, pos)
 }
 
@@ -233,7 +285,7 @@ func commandNames(cmds []*command) string {
 }
 
 func usage(w io.Writer, fs *flag.FlagSet, cmds []*command) {
-	fmt.Fprint(w, "usage: cachectl [-seeds HOST:PORT,...] [-o table|json] [-timeout 3s] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprint(w, "usage: cachectl [-seeds HOST:PORT,...] [-o table|json] [-timeout 3s]\n                [-tls-ca FILE [-tls-cert FILE -tls-key FILE]] [-Y FILE] COMMAND [ARGS]\n\ncommands:\n")
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}

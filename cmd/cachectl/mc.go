@@ -28,9 +28,13 @@ type mcConn struct {
 	stop    func() bool
 }
 
-func dialMC(ctx context.Context, addr string, timeout time.Duration) (*mcConn, error) {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dialMC connects to addr, over TLS when e has a TLS configuration (the
+// handshake within the same timeout).
+func dialMC(ctx context.Context, addr string, e *env) (*mcConn, error) {
+	timeout := e.timeout
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := e.dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +89,8 @@ func (m *mcConn) stats(sub string) ([]stat, error) {
 }
 
 // statsOnce dials addr, sends "stats [sub]" and hangs up.
-func statsOnce(ctx context.Context, addr, sub string, timeout time.Duration) ([]stat, error) {
-	m, err := dialMC(ctx, addr, timeout)
+func statsOnce(ctx context.Context, addr, sub string, e *env) ([]stat, error) {
+	m, err := dialMC(ctx, addr, e)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +209,7 @@ func parseMember(v string) (member, error) {
 func (e *env) cluster(ctx context.Context) (*clusterView, error) {
 	var cv *clusterView
 	_, err := e.fromSeeds(ctx, func(addr string) error {
-		st, err := statsOnce(ctx, addr, "cluster", e.timeout)
+		st, err := statsOnce(ctx, addr, "cluster", e)
 		if err == nil {
 			cv, err = parseCluster(addr, st)
 		}
@@ -224,8 +228,8 @@ type ringView struct {
 
 // fetchRing opens a ring-only watch stream on addr, reads its first event
 // (the ring snapshot) and closes the stream.
-func fetchRing(ctx context.Context, addr string, timeout time.Duration) (*ringView, error) {
-	m, err := dialMC(ctx, addr, timeout)
+func fetchRing(ctx context.Context, addr string, e *env) (*ringView, error) {
+	m, err := dialMC(ctx, addr, e)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +267,7 @@ func (e *env) ring(ctx context.Context) (*ringView, error) {
 	var rv *ringView
 	_, err := e.fromSeeds(ctx, func(addr string) error {
 		var err error
-		rv, err = fetchRing(ctx, addr, e.timeout)
+		rv, err = fetchRing(ctx, addr, e)
 		return err
 	})
 	return rv, err

@@ -38,7 +38,7 @@ type nodeStats struct {
 // A node that does not know "stats cluster" (a plain memcached) still
 // answers.
 func fetchStats(ctx context.Context, addr string, e *env) (*nodeStats, error) {
-	m, err := dialMC(ctx, addr, e.timeout)
+	m, err := dialMC(ctx, addr, e)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -18,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotcache/hotcache/internal/tlsconf"
 	"github.com/hotcache/hotcache/node"
+	"github.com/hotcache/hotcache/protocol"
 )
 
 func main() {
@@ -41,6 +44,9 @@ type options struct {
 	logFormat    string
 
 	name, gossip, join, gossipKey, admin, advertise string
+
+	tls      tlsconf.Files // -tls-cert, -tls-key, -tls-ca
+	authFile string        // -Y
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -64,11 +70,18 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.gossipKey, "gossip-key", os.Getenv("CACHED_GOSSIP_KEY"), "base64 AES key (16, 24 or 32 bytes) encrypting gossip, or KEY,OLDKEY,... to also accept older keys while rotating; default $CACHED_GOSSIP_KEY")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9100", "admin HTTP address (/healthz /readyz /cluster /metrics, POST /drain); empty: none")
 	fs.StringVar(&o.advertise, "advertise", "", "memcache address peers and clients use to reach this node (default: the gossip address's host with -p)")
+	fs.StringVar(&o.tls.Cert, "tls-cert", "", "PEM certificate chain: serve memcache over TLS only (with -tls-key), and present it to peers when they require client certificates")
+	fs.StringVar(&o.authFile, "Y", "", "memcached's ASCII authentication: a `file` of user:password lines; clients and peers must authenticate, and this node authenticates to its peers as the first user")
+	fs.StringVar(&o.tls.Key, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA certificates: require client certificates signed by them (mutual TLS), and verify peers' certificates with them (needed for a cluster with its own CA)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.tls.Enabled() && (o.tls.Cert == "" || o.tls.Key == "") {
+		return nil, errors.New("TLS needs -tls-cert and -tls-key (and -tls-ca for a cluster or for client certificates)")
 	}
 	return o, nil
 }
@@ -92,7 +105,17 @@ func run(args []string) error {
 	if len(keys) > 0 {
 		key, keyring = keys[0], keys[1:]
 	}
-	n, err := node.New(node.Config{
+	serverTLS, peerTLS, err := tlsConfigs(o.tls)
+	if err != nil {
+		return err
+	}
+	auth, err := readAuthFile(o.authFile)
+	if err != nil {
+		return err
+	}
+	cfg := node.Config{
+		TLS:           serverTLS,
+		PeerTLS:       peerTLS,
 		Addr:          net.JoinHostPort(o.listen, o.port),
 		MemoryMB:      o.memoryMB,
 		MaxItemSize:   int(o.maxItemSize),
@@ -108,7 +131,12 @@ func run(args []string) error {
 		GossipKeyring: keyring,
 		AdminAddr:     o.admin,
 		AdvertiseAddr: o.advertise,
-	})
+	}
+	if auth != nil {
+		cfg.Authenticate = auth.Check
+		cfg.PeerUser, cfg.PeerPassword = auth.First()
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -129,6 +157,39 @@ func run(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// tlsConfigs builds the node's server and peer TLS configurations from the
+// -tls-* files, or nils without them. The peer side presents the node's
+// own certificate and trusts -tls-ca (the system roots without it).
+func tlsConfigs(f tlsconf.Files) (server, peer *tls.Config, err error) {
+	if !f.Enabled() {
+		return nil, nil, nil
+	}
+	if server, err = tlsconf.Server(f); err != nil {
+		return nil, nil, err
+	}
+	if peer, err = tlsconf.Client(f); err != nil {
+		return nil, nil, err
+	}
+	return server, peer, nil
+}
+
+// readAuthFile reads the -Y file, or returns nil without one.
+func readAuthFile(name string) (*protocol.AuthFile, error) {
+	if name == "" {
+		return nil, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a, err := protocol.ReadAuthFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return a, nil
 }
 
 // setMemoryLimit keeps the Go heap near what -m allows: items are charged

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/hotcache/hotcache/client"
+	"github.com/hotcache/hotcache/internal/tlsconf"
 	"github.com/hotcache/hotcache/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -67,6 +69,8 @@ type options struct {
 	blockTimeout time.Duration
 	drainTimeout time.Duration
 	logFormat    string
+	tls          tlsconf.Files // -tls-cert, -tls-key, -tls-ca
+	authFile     string        // -Y
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -89,6 +93,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.blockTimeout, "block-timeout", protocol.DefaultBlockTimeout, "close a connection whose data block takes longer than this to arrive")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 4*time.Second, "on SIGINT/SIGTERM, how long open connections may finish")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.tls.Cert, "tls-cert", "", "PEM certificate chain: serve memcache over TLS only (with -tls-key), speak TLS to the nodes, and present it to them as client certificate")
+	fs.StringVar(&o.authFile, "Y", "", "memcached's ASCII authentication: a `file` of user:password lines; clients must authenticate, and the proxy authenticates to the nodes as the first user")
+	fs.StringVar(&o.tls.Key, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA certificates: require client certificates signed by them (mutual TLS), and verify the nodes' certificates with them")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -111,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return bad("-heartbeat must be positive")
 	case o.logFormat != "text" && o.logFormat != "json":
 		return bad("-log-format must be text or json, not %q", o.logFormat)
+	case o.tls.Enabled() && (o.tls.Cert == "" || o.tls.Key == ""):
+		return bad("TLS needs -tls-cert and -tls-key (and -tls-ca for nodes with their own CA or for client certificates)")
 	}
 	for _, s := range o.seeds {
 		if _, _, err := net.SplitHostPort(s); err != nil {
@@ -175,8 +185,26 @@ func start(o *options, logger *slog.Logger) (p *proxy, err error) {
 			p.closeAll()
 		}
 	}()
+	var serverTLS, nodeTLS *tls.Config
+	if o.tls.Enabled() {
+		if serverTLS, err = tlsconf.Server(o.tls); err != nil {
+			return nil, err
+		}
+		if nodeTLS, err = tlsconf.Client(o.tls); err != nil {
+			return nil, err
+		}
+	}
+	var auth *protocol.AuthFile
+	if o.authFile != "" {
+		if auth, err = readAuthFile(o.authFile); err != nil {
+			return nil, err
+		}
+	}
 	if p.ln, err = net.Listen("tcp", net.JoinHostPort(o.listen, o.port)); err != nil {
 		return nil, err
+	}
+	if serverTLS != nil {
+		p.ln = tls.NewListener(p.ln, serverTLS)
 	}
 	if o.admin != "" {
 		if p.adminLn, err = net.Listen("tcp", o.admin); err != nil {
@@ -187,10 +215,17 @@ func start(o *options, logger *slog.Logger) (p *proxy, err error) {
 	if o.nearCacheMB == 0 {
 		nearCache = -1 // the client's "disabled"; its zero means the default
 	}
-	if p.c, err = client.New(client.Config{Seeds: o.seeds, Name: o.name, NearCacheBytes: nearCache, Heartbeat: o.heartbeat, Logger: logger}); err != nil {
+	ccfg := client.Config{Seeds: o.seeds, Name: o.name, NearCacheBytes: nearCache, Heartbeat: o.heartbeat, Logger: logger, TLS: nodeTLS}
+	if auth != nil {
+		ccfg.Username, ccfg.Password = auth.First()
+	}
+	if p.c, err = client.New(ccfg); err != nil {
 		return nil, err
 	}
 	p.srv = &protocol.Server{MaxItemSize: int(o.maxItemSize), MaxConns: o.maxConns, IdleTimeout: o.idleTimeout, BlockTimeout: o.blockTimeout, Logger: logger}
+	if auth != nil {
+		p.srv.Authenticate = auth.Check
+	}
 	p.h = client.NewHandler(p.c, client.HandlerOptions{
 		ServerStats: p.srv.Stats(),
 		MaxConns:    o.maxConns,
@@ -210,8 +245,22 @@ func start(o *options, logger *slog.Logger) (p *proxy, err error) {
 		go p.admin.Serve(adminLn)
 	}
 	logger.Info("serving memcache", "name", o.name, "addr", p.ln.Addr().String(), "seeds", strings.Join(o.seeds, ","),
-		"admin", p.adminAddr(), "near_cache_mb", o.nearCacheMB)
+		"admin", p.adminAddr(), "near_cache_mb", o.nearCacheMB, "tls", serverTLS != nil, "auth", auth != nil)
 	return p, nil
+}
+
+// readAuthFile reads the -Y file.
+func readAuthFile(name string) (*protocol.AuthFile, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a, err := protocol.ReadAuthFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return a, nil
 }
 
 // adminAddr is the admin listener's address, or "" without one.

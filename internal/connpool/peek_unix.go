@@ -3,6 +3,7 @@
 package connpool
 
 import (
+	"crypto/tls"
 	"errors"
 	"syscall"
 )
@@ -10,8 +11,25 @@ import (
 // peerClosed looks at the socket without waiting: a pending EOF, error or
 // unsolicited byte means the connection cannot carry a new request. It
 // reports ok false when the connection is not a socket it can look at.
+//
+// Over TLS it looks at the socket under the TLS layer: nothing to read is
+// still the healthy case, but pending bytes may be a record the TLS layer
+// consumes by itself (a session ticket, a key update) or a close_notify, so
+// then it reports ok false and the caller reads through TLS to tell.
 func (c *Conn) peerClosed() (closed, ok bool) {
-	sc, isSock := c.nc.(syscall.Conn)
+	nc, isTLS := c.nc.(*tls.Conn)
+	if isTLS {
+		closed, ok = sockClosed(nc.NetConn())
+		if closed {
+			return false, false
+		}
+		return closed, ok
+	}
+	return sockClosed(c.nc)
+}
+
+func sockClosed(c any) (closed, ok bool) {
+	sc, isSock := c.(syscall.Conn)
 	if !isSock {
 		return false, false
 	}
