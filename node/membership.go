@@ -35,23 +35,28 @@ type membership struct {
 	mu    sync.Mutex
 	peers map[string]memberMeta // name -> meta, every node memberlist reports alive or suspect
 
-	// refuted is set when memberlist refutes a suspect or dead message about
-	// this node. memberlist has no callback for that, so it is read from its
-	// log (see refuteWatcher).
+	// refuted is set when memberlist refutes a dead message about this node:
+	// the others may have dropped it from their rings and moved its
+	// partitions. memberlist has no callback for that, so it is read from
+	// its log (see refuteWatcher).
 	refuted atomic.Bool
 }
 
 // refuteWatcher is memberlist's log writer. It watches for the line
-// memberlist writes when it refutes a suspicion or death of this node
-// ("Refuting a suspect message", "Refuting a dead message": memberlist
-// v0.7.0, state.go) and passes everything on to next.
+// memberlist writes when it refutes a death of this node ("Refuting a dead
+// message": memberlist v0.7.0, state.go) and passes everything on to next.
+// A refuted suspicion does not count: suspect members stay in every ring
+// (peers holds alive and suspect nodes), so nobody moved this node's
+// partitions, and fencing them would only turn acknowledged writes into
+// misses, which a loaded machine's passing suspicions did after healed
+// partitions.
 type refuteWatcher struct {
 	m    *membership
 	next io.Writer
 }
 
 func (w refuteWatcher) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("Refuting a")) {
+	if bytes.Contains(p, []byte("Refuting a dead message")) {
 		w.m.refuted.Store(true)
 	}
 	return w.next.Write(p)
