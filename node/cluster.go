@@ -34,7 +34,11 @@ type view struct {
 	fenceCas   []atomic.Uint64 // per partition
 	gainedAt   []atomic.Int64  // per partition: monotonic nanoseconds since start
 	lastTick   atomic.Int64    // monotonic nanoseconds since start
-	start      time.Time
+	// peak and minority track whether this node was cut off from most of
+	// the cluster (see rejoinedFromMinority); ring goroutine only.
+	peak     int
+	minority bool
+	start    time.Time
 }
 
 func newView(self string, partitions int) *view {
@@ -87,6 +91,32 @@ func (v *view) install(r *ring.Ring, casNow uint64) bool {
 	v.ring.Store(r)
 	v.generation.Add(1)
 	return true
+}
+
+// rejoinedFromMinority tracks the ring's size across a change from prev to
+// cur members and reports whether members just came back to a node that had
+// lost at least half of the cluster it knew: a minority side of a partition.
+// The majority side may have taken the minority's partitions and
+// acknowledged writes to them meanwhile, so the minority node must treat
+// its partitions as newly gained (a refuted death says the same, but only
+// if the node hears of it). The majority side needs nothing: it fenced
+// what it gained when it gained it. Shrinking while in the majority
+// (a crash, a graceful leave) simply becomes the new normal. Called by the
+// ring goroutine only.
+func (v *view) rejoinedFromMinority(prev, cur int) bool {
+	if v.peak == 0 {
+		v.peak = prev
+	}
+	switch {
+	case v.minority && cur > prev:
+		v.minority, v.peak = false, cur
+		return true
+	case cur*2 <= v.peak:
+		v.minority = true
+	case !v.minority:
+		v.peak = cur
+	}
+	return false
 }
 
 // fenceAll treats every partition the node owns as newly gained.
@@ -169,6 +199,11 @@ func (n *Node) rebuild() {
 		return
 	}
 	n.cfg.Logger.Info("ring changed", "generation", n.view.generation.Load(), "identity", r.Identity(), "members", memberNames(r))
+	if old != nil && n.view.rejoinedFromMinority(old.Len(), r.Len()) {
+		n.cfg.Logger.Warn("members came back after this node was cut off from most of the cluster; treating its partitions as newly gained",
+			"members", r.Len())
+		n.view.fenceAll(n.store.casSeq.Load())
+	}
 	n.watchers.publishRing(r, n.view.generation.Load())
 	if old != nil && n.pool != nil {
 		for _, m := range old.Members() {

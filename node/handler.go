@@ -46,11 +46,16 @@ func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 		}
 	case protocol.CmdSet, protocol.CmdAdd, protocol.CmdReplace, protocol.CmdAppend, protocol.CmdPrepend, protocol.CmdCas,
 		protocol.CmdIncr, protocol.CmdDecr, protocol.CmdDelete, protocol.CmdTouch:
-		if route {
-			if owner, local := n.view.owner(req.Key()); !local {
+		if owner, local := n.view.owner(req.Key()); n.clustered() && !local {
+			if route {
 				n.forwardWrite(ctx, w, req, owner)
 				return
 			}
+			// A peer forwarded it here by a ring this node does not share
+			// (yet, or any more): applying it would acknowledge a write
+			// the key's owner never sees.
+			w.WriteError(errNotOwner)
+			return
 		}
 		if n.clustered() && req.Invalid == nil {
 			if err := n.awaitLease(ctx, req.Key()); err != nil {
@@ -148,12 +153,26 @@ func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now i
 	withCas := req.Cmd == protocol.CmdGets || req.Cmd == protocol.CmdGats
 	rec := n.state(w).rec
 	for _, key := range req.Keys {
+		if n.clustered() {
+			if _, local := n.view.owner(key); !local {
+				// Forwarded by a peer whose ring differs from ours: what
+				// this store holds for a key it does not own may be older
+				// than the owner's value, and is not fenced until this
+				// node gains the key's partition. A miss is always allowed.
+				continue
+			}
+		}
 		if it := n.getOne(rec, req, key, now); it != nil {
 			w.WriteValue(it.key(), it.flags, it.data(), it.cas, withCas)
 		}
 	}
 	w.WriteEnd()
 }
+
+// errNotOwner answers a write a peer forwarded to a node that does not own
+// the key in its own ring; the sender's client may retry once the rings
+// agree.
+var errNotOwner = &protocol.ServerError{Msg: "not the owner of this key in this node's ring; retry"}
 
 // getOne reads (or, for gat and gats, touches) one key, counts it, and
 // records the read in the hot-key analyzer.

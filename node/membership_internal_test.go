@@ -27,3 +27,30 @@ func TestRefuteWatcher(t *testing.T) {
 		}
 	}
 }
+
+// TestRejoinedFromMinority: a node that lost half or more of its cluster
+// fences everything when members come back; crashes and leaves on the
+// majority side never do.
+func TestRejoinedFromMinority(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sizes []int // ring sizes in order, from the first ring
+		fence []bool
+	}{
+		{"partition of one in three, healed", []int{3, 1, 3}, []bool{false, true}},
+		{"healed one member at a time", []int{3, 1, 2, 3}, []bool{false, true, false}},
+		{"crash and restart on the majority side", []int{3, 2, 3}, []bool{false, false}},
+		{"scale down one by one, then up", []int{6, 5, 4, 3, 4}, []bool{false, false, false, false}},
+		{"two crashes, then back", []int{3, 2, 1, 2}, []bool{false, false, true}},
+		{"half of four", []int{4, 2, 4}, []bool{false, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &view{}
+			for i := 1; i < len(tc.sizes); i++ {
+				if got := v.rejoinedFromMinority(tc.sizes[i-1], tc.sizes[i]); got != tc.fence[i-1] {
+					t.Errorf("%d -> %d: fence = %v, want %v", tc.sizes[i-1], tc.sizes[i], got, tc.fence[i-1])
+				}
+			}
+		})
+	}
+}
