@@ -38,6 +38,10 @@ type view struct {
 	// the cluster (see rejoinedFromMinority); ring goroutine only.
 	peak     int
 	minority bool
+	// cutOff mirrors minority for the request path: a node cut off from
+	// most of its cluster answers gets as misses and refuses writes, since
+	// the majority may own its keys now.
+	cutOff atomic.Bool
 	start    time.Time
 }
 
@@ -110,9 +114,11 @@ func (v *view) rejoinedFromMinority(prev, cur int) bool {
 	switch {
 	case v.minority && cur > prev:
 		v.minority, v.peak = false, cur
+		v.cutOff.Store(false)
 		return true
 	case cur*2 <= v.peak:
 		v.minority = true
+		v.cutOff.Store(true)
 	case !v.minority:
 		v.peak = cur
 	}
@@ -160,16 +166,23 @@ func (n *Node) awaitLease(ctx context.Context, key []byte) error {
 // checkPaused fences everything when the node's ticker has stalled past
 // pauseThreshold: the node was likely stopped, and the cluster may have
 // written its keys elsewhere meanwhile.
-func (n *Node) checkPaused() {
+func (n *Node) checkPaused() bool {
 	last := n.view.lastTick.Load()
 	now := n.view.mono()
 	if now-last <= int64(pauseThreshold) {
-		return
+		return false
 	}
 	if n.view.lastTick.CompareAndSwap(last, now) {
-		n.cfg.Logger.Warn("node was paused; treating all its partitions as newly gained", "paused", time.Duration(now-last).Round(time.Millisecond))
+		n.cfg.Logger.Warn("node was paused; treating all its partitions as newly gained and dropping its client connections",
+			"paused", time.Duration(now-last).Round(time.Millisecond))
 		n.view.fenceAll(n.store.casSeq.Load())
+		// Requests that waited in socket buffers through the pause may be
+		// older than their clients' timeouts: a write the client took as
+		// failed (and followed with a newer one elsewhere) must not be
+		// applied now.
+		n.srv.CloseConnections()
 	}
+	return true
 }
 
 // buildRing makes a ring from the live member set, always including this

@@ -35,7 +35,16 @@ func (n *Node) Serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *protocol.Request, now int64) {
 	route := n.clustered() && !isPeer(w)
 	if n.clustered() {
-		n.checkPaused()
+		if n.checkPaused() {
+			if conn, _, err := w.Hijack(); err == nil {
+				conn.Close() // this request too may predate the pause
+			}
+			return
+		}
+		if n.view.cutOff.Load() && cutOffRefuses(req.Cmd) {
+			n.refuseCutOff(w, req)
+			return
+		}
 	}
 	switch req.Cmd {
 	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats:
@@ -168,6 +177,32 @@ func (n *Node) serveGet(w *protocol.ResponseWriter, req *protocol.Request, now i
 	}
 	w.WriteEnd()
 }
+
+// cutOffRefuses reports whether a node cut off from most of its cluster
+// must not serve cmd: every command that reads or writes items.
+func cutOffRefuses(cmd protocol.Command) bool {
+	switch cmd {
+	case protocol.CmdGet, protocol.CmdGets, protocol.CmdGat, protocol.CmdGats, protocol.CmdSet, protocol.CmdAdd,
+		protocol.CmdReplace, protocol.CmdAppend, protocol.CmdPrepend, protocol.CmdCas, protocol.CmdIncr, protocol.CmdDecr,
+		protocol.CmdDelete, protocol.CmdTouch, protocol.CmdFlushAll:
+		return true
+	}
+	return false
+}
+
+// refuseCutOff answers a request on a node cut off from most of its
+// cluster: gets miss (what it holds may be older than writes the majority
+// acknowledged meanwhile), everything else is refused.
+func (n *Node) refuseCutOff(w *protocol.ResponseWriter, req *protocol.Request) {
+	if req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets {
+		w.WriteEnd()
+		return
+	}
+	w.WriteError(errCutOff)
+}
+
+// errCutOff refuses writes on a node cut off from most of its cluster.
+var errCutOff = &protocol.ServerError{Msg: "cut off from most of the cluster; retry"}
 
 // errNotOwner answers a write a peer forwarded to a node that does not own
 // the key in its own ring; the sender's client may retry once the rings

@@ -240,6 +240,18 @@ func (s *Server) untrackConn(c net.Conn) {
 	s.mu.Unlock()
 }
 
+// CloseConnections closes every connection being served (not those taken
+// over with Hijack); their requests in progress finish or fail, and their
+// clients reconnect. The listeners keep accepting.
+func (s *Server) CloseConnections() {
+	s.init()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
 // release forgets a hijacked connection without closing it.
 func (s *Server) release(c net.Conn) { s.untrackConn(c) }
 
