@@ -42,7 +42,7 @@ type view struct {
 	// most of its cluster answers gets as misses and refuses writes, since
 	// the majority may own its keys now.
 	cutOff atomic.Bool
-	start    time.Time
+	start  time.Time
 }
 
 func newView(self string, partitions int) *view {
