@@ -9,13 +9,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hotcache/hotcache/internal/cliflag"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -36,8 +35,8 @@ type options struct {
 	port, listen string
 	memoryMB     int
 	maxConns     int
-	maxItemSize  byteSize
-	verbose      verbosity
+	maxItemSize  cliflag.ByteSize
+	verbose      cliflag.Verbosity
 	idleTimeout  time.Duration
 	blockTimeout time.Duration
 	drainTimeout time.Duration
@@ -50,7 +49,7 @@ type options struct {
 }
 
 func parseFlags(args []string) (*options, error) {
-	o := &options{maxItemSize: byteSize(1 << 20)}
+	o := &options{maxItemSize: cliflag.ByteSize(1 << 20)}
 	fs := flag.NewFlagSet("cached", flag.ContinueOnError)
 	fs.StringVar(&o.port, "p", "11211", "TCP port to listen on")
 	fs.StringVar(&o.listen, "l", "", "interface to listen on (default: all)")
@@ -58,7 +57,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxConns, "c", 1024, "max simultaneous connections")
 	fs.Var(&o.maxItemSize, "I", "max item size, e.g. 1m, 512k (default 1m)")
 	fs.Var(&o.verbose, "v", "verbose (repeat or use -vv for more)")
-	fs.Var(verbosityAlias{&o.verbose, 2}, "vv", "very verbose")
+	fs.Var(cliflag.VerbosityAlias{V: &o.verbose, Level: 2}, "vv", "very verbose")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close connections idle this long (0: never)")
 	fs.DurationVar(&o.blockTimeout, "block-timeout", time.Minute, "close a connection whose data block takes longer than this to arrive")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 4*time.Second, "on SIGINT/SIGTERM, how long open connections may finish")
@@ -126,7 +125,7 @@ func run(args []string) error {
 		Logger:        logger,
 		Name:          o.name,
 		GossipAddr:    o.gossip,
-		Join:          splitList(o.join),
+		Join:          cliflag.SplitList(o.join),
 		GossipKey:     key,
 		GossipKeyring: keyring,
 		AdminAddr:     o.admin,
@@ -216,59 +215,11 @@ func newLogger(format string, verbose int) *slog.Logger {
 	return slog.New(h)
 }
 
-// byteSize is a size flag that takes memcached's k and m suffixes.
-type byteSize int
-
-func (b *byteSize) String() string { return strconv.Itoa(int(*b)) }
-
-func (b *byteSize) Set(s string) error {
-	mult := 1
-	switch strings.ToLower(s[len(s)-1:]) {
-	case "k":
-		mult, s = 1<<10, s[:len(s)-1]
-	case "m":
-		mult, s = 1<<20, s[:len(s)-1]
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v <= 0 {
-		return fmt.Errorf("bad size %q", s)
-	}
-	*b = byteSize(v * mult)
-	return nil
-}
-
-// verbosity counts -v flags.
-type verbosity int
-
-func (v *verbosity) String() string   { return strconv.Itoa(int(*v)) }
-func (v *verbosity) IsBoolFlag() bool { return true }
-func (v *verbosity) Set(s string) error {
-	if b, err := strconv.ParseBool(s); err == nil {
-		if b {
-			*v++
-		}
-		return nil
-	}
-	n, err := strconv.Atoi(s)
-	*v = verbosity(n)
-	return err
-}
-
-// verbosityAlias is -vv: it sets verbosity to level.
-type verbosityAlias struct {
-	v     *verbosity
-	level int
-}
-
-func (a verbosityAlias) String() string   { return "" }
-func (a verbosityAlias) IsBoolFlag() bool { return true }
-func (a verbosityAlias) Set(string) error { *a.v = verbosity(a.level); return nil }
-
 // decodeKeys reads "KEY[,KEY...]": base64 gossip keys, the first sent
 // with, every one accepted (for a rolling key rotation).
 func decodeKeys(s string) ([][]byte, error) {
 	var keys [][]byte
-	for _, f := range splitList(s) {
+	for _, f := range cliflag.SplitList(s) {
 		k, err := base64.StdEncoding.DecodeString(f)
 		if err != nil {
 			return nil, fmt.Errorf("gossip key: %w", err)
@@ -276,14 +227,4 @@ func decodeKeys(s string) ([][]byte, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hotcache/hotcache/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -60,8 +60,8 @@ type options struct {
 	seeds        []string
 	admin        string
 	maxConns     int
-	maxItemSize  byteSize
-	verbose      verbosity
+	maxItemSize  cliflag.ByteSize
+	verbose      cliflag.Verbosity
 	name         string
 	nearCacheMB  int
 	heartbeat    time.Duration
@@ -74,7 +74,7 @@ type options struct {
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{maxItemSize: byteSize(protocol.DefaultMaxItemSize)}
+	o := &options{maxItemSize: cliflag.ByteSize(protocol.DefaultMaxItemSize)}
 	fs := flag.NewFlagSet("cacheproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var seeds string
@@ -85,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxConns, "c", protocol.DefaultMaxConns, "max simultaneous client connections")
 	fs.Var(&o.maxItemSize, "I", "max item size, e.g. 1m, 512k (default 1m)")
 	fs.Var(&o.verbose, "v", "verbose (repeat or use -vv for more)")
-	fs.Var(verbosityAlias{&o.verbose, 2}, "vv", "very verbose")
+	fs.Var(cliflag.VerbosityAlias{V: &o.verbose, Level: 2}, "vv", "very verbose")
 	fs.StringVar(&o.name, "name", defaultName(), "edge name on the nodes' watch streams")
 	fs.IntVar(&o.nearCacheMB, "near-cache-mb", 32, "near cache of hot-key replicas, in MiB; 0 disables it")
 	fs.DurationVar(&o.heartbeat, "heartbeat", client.DefaultHeartbeat, "how often watch streams to nodes are pinged and replica hits reported")
@@ -106,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	bad := func(format string, a ...any) (*options, error) {
 		return nil, usageError{fmt.Errorf(format, a...)}
 	}
-	switch o.seeds = splitList(seeds); {
+	switch o.seeds = cliflag.SplitList(seeds); {
 	case fs.NArg() > 0:
 		return bad("unexpected argument %q", fs.Arg(0))
 	case len(o.seeds) == 0:
@@ -479,65 +479,4 @@ func defaultName() string {
 		host = "unknown"
 	}
 	return "proxy-" + host[:min(len(host), 64)]
-}
-
-// byteSize is a size flag that takes memcached's k and m suffixes.
-type byteSize int
-
-func (b *byteSize) String() string { return strconv.Itoa(int(*b)) }
-
-func (b *byteSize) Set(s string) error {
-	if s == "" {
-		return errors.New("empty size")
-	}
-	mult := 1
-	switch strings.ToLower(s[len(s)-1:]) {
-	case "k":
-		mult, s = 1<<10, s[:len(s)-1]
-	case "m":
-		mult, s = 1<<20, s[:len(s)-1]
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v <= 0 || v > (1<<30)/mult {
-		return fmt.Errorf("bad size %q", s)
-	}
-	*b = byteSize(v * mult)
-	return nil
-}
-
-// verbosity counts -v flags.
-type verbosity int
-
-func (v *verbosity) String() string   { return strconv.Itoa(int(*v)) }
-func (v *verbosity) IsBoolFlag() bool { return true }
-func (v *verbosity) Set(s string) error {
-	if b, err := strconv.ParseBool(s); err == nil {
-		if b {
-			*v++
-		}
-		return nil
-	}
-	n, err := strconv.Atoi(s)
-	*v = verbosity(n)
-	return err
-}
-
-// verbosityAlias is -vv: it sets verbosity to level.
-type verbosityAlias struct {
-	v     *verbosity
-	level int
-}
-
-func (a verbosityAlias) String() string   { return "" }
-func (a verbosityAlias) IsBoolFlag() bool { return true }
-func (a verbosityAlias) Set(string) error { *a.v = verbosity(a.level); return nil }
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

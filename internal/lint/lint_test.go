@@ -43,6 +43,7 @@ var importTable = map[string]importRule{
 	"internal/lint":          {stdlibOnly: true},
 	"internal/memcachedtest": {stdlibOnly: true},
 	"internal/hostile":       {stdlibOnly: true},
+	"internal/cliflag":       {stdlibOnly: true},
 	"internal/conformance":   {stdlibOnly: true},
 	"internal/tlsconf":       {stdlibOnly: true}, // TLS configs from PEM files; test certificates
 }
