@@ -67,10 +67,15 @@ func (n *Node) RequestDrain() {
 // Other methods get 405 from the mux; cross-origin browser requests 403.
 func (n *Node) handleDrain(mux *http.ServeMux) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.RequestDrain()
+		// Answer first: the drain shuts the admin server down, and a reply
+		// still in its buffer would reach the caller as an EOF.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusAccepted)
 		w.Write([]byte("draining " + n.cfg.Name + "\n"))
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		n.RequestDrain()
 	})
 	mux.Handle("POST /drain", http.NewCrossOriginProtection().Handler(h))
 }
