@@ -124,7 +124,7 @@ func TestCompose(t *testing.T) {
 			break
 		}
 		if time.Since(healedAt) > ringTimeout {
-			t.Fatalf("the proxy still does not serve every key %v after the heal: %d misses, %v", ringTimeout, misses, err)
+			c.fatalf("the proxy still does not serve every key %v after the heal: %d misses, %v", ringTimeout, misses, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -140,7 +140,7 @@ func (c *cluster) checkProxy(keys []string) {
 	start := time.Now()
 	want, err := c.clusterView("node1")
 	if err != nil {
-		t.Fatal(err)
+		c.fatal(err)
 	}
 	var last string
 	for {
@@ -155,7 +155,7 @@ func (c *cluster) checkProxy(keys []string) {
 			last = err.Error()
 		}
 		if time.Since(start) > convergeTimeout {
-			t.Fatalf("the proxy is not ready with the nodes' ring after %v: %s", convergeTimeout, last)
+			c.fatalf("the proxy is not ready with the nodes' ring after %v: %s", convergeTimeout, last)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -174,12 +174,12 @@ func (c *cluster) checkProxy(keys []string) {
 
 	mc, err := dialMC("proxy")
 	if err != nil {
-		t.Fatal(err)
+		c.fatal(err)
 	}
 	defer mc.Close()
 	st, err := mc.stats("")
 	if err != nil {
-		t.Fatalf("proxy stats: %v", err)
+		c.fatalf("proxy stats: %v", err)
 	}
 	if !slices.ContainsFunc(st, func(l string) bool { return strings.HasPrefix(l, "STAT edge_replicas ") }) {
 		t.Errorf("proxy stats have no edge_replicas: %q", st)
@@ -237,12 +237,12 @@ func (c *cluster) failover(keys []string, killed time.Time) {
 				attempt, time.Since(killed).Round(time.Millisecond), time.Since(start).Round(time.Millisecond),
 				batchSize, c.slowest.Round(time.Millisecond), hits, misses)
 			if hits == 0 {
-				t.Fatalf("no key hit through node1 after node2 died: only node2's keys should miss")
+				c.fatalf("no key hit through node1 after node2 died: only node2's keys should miss")
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("reads through node1 still failing %v after node2 was killed: %v", failoverTimeout, err)
+			c.fatalf("reads through node1 still failing %v after node2 was killed: %v", failoverTimeout, err)
 		}
 		t.Logf("read pass %d through node1 after the kill: %v; retrying", attempt, err)
 		time.Sleep(500 * time.Millisecond)
@@ -256,7 +256,7 @@ func (c *cluster) failover(keys []string, killed time.Time) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("writes through node1 still failing %v after node2 was killed: %v", failoverTimeout, err)
+			c.fatalf("writes through node1 still failing %v after node2 was killed: %v", failoverTimeout, err)
 		}
 		t.Logf("write pass %d through node1 after the kill: %v; retrying", attempt, err)
 		time.Sleep(500 * time.Millisecond)
@@ -277,9 +277,29 @@ type cluster struct {
 	lastView map[string]string // per node, the last `stats cluster` answer or error
 
 	slowest time.Duration // getAll's slowest round trip, for the log
+	missed  []string      // getAll's first missing keys, for the diagnostics
 
 	started  atomic.Bool // compose up was run: there may be something to tear down
 	downOnce sync.Once
+
+	failure string // the message of the failure that ended the test, repeated after the dump
+}
+
+// fatalf ends the test like t.Fatalf, and keeps the message so that the
+// diagnostics dump, which comes after it, can end with it again: CI shows
+// the tail of the output.
+func (c *cluster) fatalf(format string, args ...any) {
+	c.t.Helper()
+	c.mu.Lock()
+	c.failure = fmt.Sprintf(format, args...)
+	c.mu.Unlock()
+	c.t.Fatalf(format, args...)
+}
+
+// fatal is fatalf for one error.
+func (c *cluster) fatal(err error) {
+	c.t.Helper()
+	c.fatalf("%v", err)
 }
 
 // requireDocker skips the test unless a Docker engine and a compose command
@@ -397,7 +417,7 @@ func (c *cluster) checkPortsFree() {
 		}
 	}
 	if len(busy) > 0 {
-		c.t.Fatalf("the compose test needs the host ports of docker-compose.yml, but these are taken:\n\t%s\n"+
+		c.fatalf("the compose test needs the host ports of docker-compose.yml, but these are taken:\n\t%s\n"+
 			"stop whatever holds them (a running `make cluster-up`: `make cluster-down`; a leftover test project: "+
 			"`docker-compose -p <project> down -v`) and run again", strings.Join(busy, "\n\t"))
 	}
@@ -422,7 +442,7 @@ func (c *cluster) buildImage() {
 	build.Dir = c.root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		c.t.Fatalf("CGO_ENABLED=0 go build ./cmd/cached ./cmd/cacheproxy: %v\n%s", err, out)
+		c.fatalf("CGO_ENABLED=0 go build ./cmd/cached ./cmd/cacheproxy: %v\n%s", err, out)
 	}
 	c.docker(5*time.Minute, "build", "-t", "hotcache/cached:dev", ".")
 	c.t.Logf("built hotcache/cached:dev in %v", time.Since(start).Round(time.Millisecond))
@@ -481,6 +501,11 @@ func (c *cluster) dumpDiagnostics() {
 			fmt.Fprintf(os.Stderr, "==== %s /cluster now\n%s\n", n, body)
 		}
 	}
+	c.mu.Lock()
+	if c.failure != "" {
+		fmt.Fprintf(os.Stderr, "==== end of the dump; the test failed with:\n%s\n", c.failure)
+	}
+	c.mu.Unlock()
 }
 
 func (c *cluster) composeArgs(args ...string) []string {
@@ -504,7 +529,7 @@ func (c *cluster) mustRun(timeout time.Duration, args ...string) string {
 	c.t.Helper()
 	out, err := c.run(timeout, args...)
 	if err != nil {
-		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		c.fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
 }
@@ -525,7 +550,7 @@ func (c *cluster) containerID(service string) string {
 	c.t.Helper()
 	id := strings.TrimSpace(c.compose(time.Minute, "ps", "-q", service))
 	if id == "" || strings.ContainsAny(id, " \n") {
-		c.t.Fatalf("compose ps -q %s: %q, want one container id", service, id)
+		c.fatalf("compose ps -q %s: %q, want one container id", service, id)
 	}
 	return id
 }
@@ -540,7 +565,7 @@ func (c *cluster) networkOf(service string) (network, ip string) {
 		IPAMConfig *struct{ IPv4Address string }
 	}
 	if err := json.Unmarshal([]byte(out), &nets); err != nil || len(nets) != 1 {
-		c.t.Fatalf("networks of %s: %v, want exactly one network: %s", service, err, out)
+		c.fatalf("networks of %s: %v, want exactly one network: %s", service, err, out)
 	}
 	for name, n := range nets {
 		network, ip = name, n.IPAddress
@@ -549,7 +574,7 @@ func (c *cluster) networkOf(service string) (network, ip string) {
 		}
 	}
 	if ip == "" {
-		c.t.Fatalf("%s has no address on %s: %s", service, network, out)
+		c.fatalf("%s has no address on %s: %s", service, network, out)
 	}
 	return network, ip
 }
@@ -701,7 +726,7 @@ func (c *cluster) waitRing(step string, ask, want []string, timeout time.Duratio
 		views = append(views, fmt.Sprintf("%s:\n%s", n, c.lastView[n]))
 	}
 	c.mu.Unlock()
-	c.t.Fatalf("%s: %v after it began, %v do not agree on the ring %v: %s\nlast views:\n%s",
+	c.fatalf("%s: %v after it began, %v do not agree on the ring %v: %s\nlast views:\n%s",
 		step, timeout, ask, want, why, strings.Join(views, "\n"))
 	return 0
 }
@@ -713,12 +738,12 @@ func (c *cluster) checkAdmin(nodes []string) {
 	for _, n := range nodes {
 		for _, p := range []string{"/healthz", "/readyz"} {
 			if _, err := httpGet(adminPort[n], p); err != nil {
-				c.t.Fatalf("%s admin %s: %v", n, p, err)
+				c.fatalf("%s admin %s: %v", n, p, err)
 			}
 		}
 		body, err := httpGet(adminPort[n], "/cluster")
 		if err != nil {
-			c.t.Fatalf("%s admin /cluster: %v", n, err)
+			c.fatalf("%s admin /cluster: %v", n, err)
 		}
 		var info struct {
 			Self     string
@@ -726,14 +751,14 @@ func (c *cluster) checkAdmin(nodes []string) {
 			Members  []struct{ Name, Addr, State string }
 		}
 		if err := json.Unmarshal([]byte(body), &info); err != nil {
-			c.t.Fatalf("%s /cluster: %v\n%s", n, err, body)
+			c.fatalf("%s /cluster: %v\n%s", n, err, body)
 		}
 		v, err := c.clusterView(n)
 		if err != nil {
-			c.t.Fatal(err)
+			c.fatal(err)
 		}
 		if info.Self != n || info.Identity != v.identity || len(info.Members) != len(v.members) {
-			c.t.Fatalf("%s: /cluster (self %s, identity %s, %d members) disagrees with stats cluster (identity %s, %d members)",
+			c.fatalf("%s: /cluster (self %s, identity %s, %d members) disagrees with stats cluster (identity %s, %d members)",
 				n, info.Self, info.Identity, len(info.Members), v.identity, len(v.members))
 		}
 	}
@@ -812,6 +837,7 @@ func (c *cluster) getAll(node string, keys []string, round int) (hits, misses in
 	}
 	defer mc.Close()
 	c.slowest = 0
+	c.missed = nil
 	for i := 0; i < len(keys); i += batchSize {
 		batch := keys[i:min(i+batchSize, len(keys))]
 		start := time.Now()
@@ -824,6 +850,9 @@ func (c *cluster) getAll(node string, keys []string, round int) (hits, misses in
 			v, ok := got[k]
 			if !ok {
 				misses++
+				if len(c.missed) < 5 {
+					c.missed = append(c.missed, k)
+				}
 				continue
 			}
 			if want := value(k, round); !bytes.Equal(v, want) {
@@ -838,7 +867,7 @@ func (c *cluster) getAll(node string, keys []string, round int) (hits, misses in
 func (c *cluster) mustSetAll(node string, keys []string, round int) {
 	c.t.Helper()
 	if err := c.setAll(node, keys, round); err != nil {
-		c.t.Fatal(err)
+		c.fatal(err)
 	}
 }
 
@@ -846,11 +875,63 @@ func (c *cluster) mustGetAll(node string, keys []string, round int) {
 	c.t.Helper()
 	_, misses, err := c.getAll(node, keys, round)
 	if err != nil {
-		c.t.Fatal(err)
+		c.fatal(err)
 	}
 	if misses > 0 {
-		c.t.Fatalf("get through %s: %d of %d keys missing (round %d)", node, misses, len(keys), round)
+		c.fatalf("get through %s: %d of %d keys missing (round %d); where the first ones are now:\n%s",
+			node, misses, len(keys), round, c.whereAre(c.missed))
 	}
+}
+
+// whereAre describes, for each key, what every node answers for it now:
+// through the node (routed by its ring) and as a peer would ask it (served
+// from its own store only if its ring makes it the owner), with the
+// counters that explain a lost item.
+func (c *cluster) whereAre(keys []string) string {
+	var b strings.Builder
+	for _, n := range allNodes {
+		fmt.Fprintf(&b, "  %s:", n)
+		for _, peer := range []bool{false, true} {
+			mc, err := dialMC(n)
+			if err != nil {
+				fmt.Fprintf(&b, " %v", err)
+				continue
+			}
+			if peer {
+				mc.conn.SetDeadline(time.Now().Add(5 * time.Second))
+				fmt.Fprintf(mc.conn, "peer compose-test\r\n")
+				if l, err := mc.line(); err != nil || l != "OK" {
+					fmt.Fprintf(&b, " peer: %q %v", l, err)
+					mc.Close()
+					continue
+				}
+			}
+			got, err := mc.getMany(keys)
+			mc.Close()
+			fmt.Fprintf(&b, " %s:", map[bool]string{false: "routed", true: "own store"}[peer])
+			if err != nil {
+				fmt.Fprintf(&b, " %v", err)
+			}
+			for _, k := range keys {
+				if v, ok := got[k]; ok {
+					fmt.Fprintf(&b, " %s=%.*s", k, min(len(v), len(k)+8), v)
+				} else {
+					fmt.Fprintf(&b, " %s=miss", k)
+				}
+			}
+		}
+		if mc, err := dialMC(n); err == nil {
+			st, _ := mc.stats("")
+			mc.Close()
+			for _, l := range st {
+				if f := strings.Fields(l); len(f) == 3 && slices.Contains([]string{"evictions", "curr_items", "total_items"}, f[1]) {
+					fmt.Fprintf(&b, " %s=%s", f[1], f[2])
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // ---- a small memcache text client ----
