@@ -19,6 +19,11 @@ import (
 // default tuning) to declare a node dead.
 const pauseThreshold = 2 * time.Second
 
+// pauseQuiet is how long a node stays quiet after it detects a pause (see
+// view.quietUntil): long enough for requests that were in flight when it
+// stopped to finish.
+const pauseQuiet = 2 * time.Second
+
 // tickInterval drives the node's ring goroutine between membership events.
 const tickInterval = 100 * time.Millisecond
 
@@ -43,15 +48,36 @@ type view struct {
 	// the majority may own its keys now.
 	cutOff atomic.Bool
 	start  time.Time
+
+	// The handoff (handoff.go): gains counts gains (bumped after their
+	// gainedAt is stored), lastGain is the latest gainedAt, and a partition
+	// is confirmed when its gainedAt is at or before confirmedAt. confirmed
+	// is closed, and replaced, each time confirmedAt moves.
+	gains       atomic.Uint64
+	lastGain    atomic.Int64
+	confirmedAt atomic.Int64
+	confirmed   atomic.Pointer[chan struct{}]
+
+	// After a detected pause the node is quiet until quietUntil: gets miss
+	// and writes are refused, as when it is cut off, and when the window
+	// ends it fences everything again (refence), since requests that were
+	// in flight when it stopped may have been applied after the first fence.
+	quietUntil atomic.Int64
+	quietFor   atomic.Int64 // the window's length: pauseQuiet; tests change it
+	refence    atomic.Bool
 }
 
 func newView(self string, partitions int) *view {
-	return &view{
+	v := &view{
 		self:     self,
 		fenceCas: make([]atomic.Uint64, partitions),
 		gainedAt: make([]atomic.Int64, partitions),
 		start:    time.Now(),
 	}
+	ch := make(chan struct{})
+	v.confirmed.Store(&ch)
+	v.quietFor.Store(int64(pauseQuiet))
+	return v
 }
 
 // mono is real elapsed time, immune to a test's fake Clock and to wall-clock
@@ -83,6 +109,7 @@ func (v *view) install(r *ring.Ring, casNow uint64) bool {
 		return false
 	}
 	now := v.mono()
+	gained := false
 	for p := range v.fenceCas {
 		if r.PartitionOwner(p).Name != v.self {
 			continue
@@ -90,11 +117,58 @@ func (v *view) install(r *ring.Ring, casNow uint64) bool {
 		if old == nil || old.PartitionOwner(p).Name != v.self {
 			v.fenceCas[p].Store(casNow)
 			v.gainedAt[p].Store(now)
+			gained = true
 		}
+	}
+	if gained {
+		v.gained(now)
 	}
 	v.ring.Store(r)
 	v.generation.Add(1)
 	return true
+}
+
+// gained records gains made at now, after their gainedAt was stored.
+func (v *view) gained(now int64) {
+	for {
+		last := v.lastGain.Load()
+		if now <= last || v.lastGain.CompareAndSwap(last, now) {
+			break
+		}
+	}
+	v.gains.Add(1)
+}
+
+// unconfirmed reports whether a gain waits for the peers' agreement.
+func (v *view) unconfirmed() bool { return v.lastGain.Load() > v.confirmedAt.Load() }
+
+// pending returns the partitions this node owns in r whose gain is not
+// confirmed.
+func (v *view) pending(r *ring.Ring) []int {
+	c := v.confirmedAt.Load()
+	var ps []int
+	for p := range v.gainedAt {
+		if v.gainedAt[p].Load() > c && r.PartitionOwner(p).Name == v.self {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// confirm marks every gain made at or before at as agreed by the peers, and
+// wakes the writes that wait for it.
+func (v *view) confirm(at int64) {
+	for {
+		c := v.confirmedAt.Load()
+		if at <= c {
+			return
+		}
+		if v.confirmedAt.CompareAndSwap(c, at) {
+			break
+		}
+	}
+	ch := make(chan struct{})
+	close(*v.confirmed.Swap(&ch))
 }
 
 // rejoinedFromMinority tracks the ring's size across a change from prev to
@@ -134,32 +208,64 @@ func (v *view) fenceAll(casNow uint64) {
 			v.gainedAt[p].Store(now)
 		}
 	}
+	v.gained(now)
 }
 
-// leaseWait returns how long a write to key must wait before it may be
-// acknowledged.
-func (v *view) leaseWait(key []byte, lease time.Duration) time.Duration {
+// leaseWait returns how long a write to key must wait for the lease of its
+// partition's gain to run out, and whether the peers have confirmed that
+// gain (see handoff.go). A write may be acknowledged when the wait is not
+// positive and the gain is confirmed.
+func (v *view) leaseWait(key []byte, lease time.Duration) (time.Duration, bool) {
 	p := v.ring.Load().Partition(key)
-	return time.Duration(v.gainedAt[p].Load() + int64(lease) - v.mono())
+	g := v.gainedAt[p].Load()
+	return time.Duration(g + int64(lease) - v.mono()), g <= v.confirmedAt.Load()
+}
+
+// writable reports whether a write to key may be acknowledged now.
+func (v *view) writable(key []byte, lease time.Duration) bool {
+	d, ok := v.leaseWait(key, lease)
+	return d <= 0 && ok
 }
 
 // errLeaseWait is returned when a write's context ends while it waits out
 // a newly gained partition's lease.
-var errLeaseWait = errors.New("partition recently gained; retry")
+var errLeaseWait = errors.New("partition recently gained and not yet handed over; retry")
 
-// awaitLease blocks a write to key until its partition's lease has passed.
+// awaitLease blocks a write to key until its partition's lease has passed
+// and the peers have confirmed the gain, for at most ForwardTimeout.
 func (n *Node) awaitLease(ctx context.Context, key []byte) error {
-	d := n.view.leaseWait(key, n.cfg.LeasePeriod)
-	if d <= 0 {
+	d, ok := n.view.leaseWait(key, n.cfg.LeasePeriod)
+	if d <= 0 && ok {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return errLeaseWait
+	give := time.NewTimer(n.cfg.ForwardTimeout)
+	defer give.Stop()
+	for {
+		ch := *n.view.confirmed.Load() // before the check: a confirmation after it closes ch
+		if d, ok = n.view.leaseWait(key, n.cfg.LeasePeriod); d <= 0 && ok {
+			return nil
+		}
+		var lease <-chan time.Time
+		var t *time.Timer
+		if d > 0 {
+			t = time.NewTimer(d)
+			lease = t.C
+		}
+		var err error
+		select {
+		case <-lease:
+		case <-ch:
+		case <-give.C:
+			err = errLeaseWait
+		case <-ctx.Done():
+			err = errLeaseWait
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
@@ -172,6 +278,10 @@ func (n *Node) checkPaused() bool {
 	if now-last <= int64(pauseThreshold) {
 		return false
 	}
+	// Open the quiet window before claiming the detection: a request that
+	// sees the fresh lastTick the claim stores also sees the window.
+	n.view.quietUntil.Store(now + n.view.quietFor.Load())
+	n.view.refence.Store(true)
 	if n.view.lastTick.CompareAndSwap(last, now) {
 		n.cfg.Logger.Warn("node was paused; treating all its partitions as newly gained and dropping its client connections",
 			"paused", time.Duration(now-last).Round(time.Millisecond))
@@ -183,6 +293,21 @@ func (n *Node) checkPaused() bool {
 		n.srv.CloseConnections()
 	}
 	return true
+}
+
+// quiet reports whether the node is in the quiet window after a pause.
+func (v *view) quiet() bool { return v.mono() < v.quietUntil.Load() }
+
+// endQuiet fences everything once more when the quiet window after a pause
+// has passed: a write that was already past its checks when the node
+// stopped may have been applied after the first fence. Ring goroutine.
+func (n *Node) endQuiet() {
+	if !n.view.refence.Load() || n.view.quiet() {
+		return
+	}
+	n.view.refence.Store(false)
+	n.view.fenceAll(n.store.casSeq.Load())
+	n.cfg.Logger.Info("quiet window after the pause is over; serving again")
 }
 
 // buildRing makes a ring from the live member set, always including this
@@ -256,6 +381,7 @@ func (n *Node) runView(stop <-chan struct{}) {
 		case <-t.C:
 			n.tickHot()
 			n.checkPaused()
+			n.endQuiet()
 			now := time.Now()
 			n.logs.flush(now)
 			n.logs.rejected.check(n.srv.Stats().RejectedConnections.Load(), n.cfg.MaxConns, now)

@@ -41,9 +41,15 @@ func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 			}
 			return
 		}
-		if n.view.cutOff.Load() && cutOffRefuses(req.Cmd) {
-			n.refuseCutOff(w, req)
-			return
+		if cutOffRefuses(req.Cmd) {
+			switch {
+			case n.view.cutOff.Load():
+				n.refuseCutOff(w, req, errCutOff)
+				return
+			case n.view.quiet():
+				n.refuseCutOff(w, req, errQuiet)
+				return
+			}
 		}
 	}
 	switch req.Cmd {
@@ -191,18 +197,22 @@ func cutOffRefuses(cmd protocol.Command) bool {
 }
 
 // refuseCutOff answers a request on a node cut off from most of its
-// cluster: gets miss (what it holds may be older than writes the majority
-// acknowledged meanwhile), everything else is refused.
-func (n *Node) refuseCutOff(w *protocol.ResponseWriter, req *protocol.Request) {
+// cluster, or quiet after a pause: gets miss (what it holds may be older
+// than writes the others acknowledged meanwhile), everything else is
+// refused with err.
+func (n *Node) refuseCutOff(w *protocol.ResponseWriter, req *protocol.Request, err error) {
 	if req.Cmd == protocol.CmdGet || req.Cmd == protocol.CmdGets {
 		w.WriteEnd()
 		return
 	}
-	w.WriteError(errCutOff)
+	w.WriteError(err)
 }
 
 // errCutOff refuses writes on a node cut off from most of its cluster.
 var errCutOff = &protocol.ServerError{Msg: "cut off from most of the cluster; retry"}
+
+// errQuiet refuses writes on a node that has just come back from a pause.
+var errQuiet = &protocol.ServerError{Msg: "resuming after a pause; retry"}
 
 // errNotOwner answers a write a peer forwarded to a node that does not own
 // the key in its own ring; the sender's client may retry once the rings

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -43,6 +44,7 @@ type Node struct {
 	admin          *http.Server
 	watchers       watchers // open watch streams; see watch.go
 	repl           *replicator
+	handoff        handoff
 	drain          drainSignal // closed by POST /drain; see drain.go
 
 	mu       sync.Mutex
@@ -157,6 +159,11 @@ func (n *Node) Start() (err error) {
 	ln := n.ln
 	go func() { n.serveErr <- n.srv.Serve(ln) }()
 	n.wg.Go(func() { n.runView(n.stop) })
+	if n.pool != nil {
+		n.wg.Go(func() { n.runHandoff(n.stop) })
+	} else {
+		n.view.confirm(math.MaxInt64) // alone for good: nobody to hand over from
+	}
 	if n.members != nil {
 		n.wg.Go(func() { n.members.rejoinEvery(n.cfg.RejoinInterval, n.cfg.Join, n.stop) })
 	}

@@ -199,7 +199,7 @@ func (r *replicator) tick(hot []hotspot.Hit, now int64) {
 	want := make(map[string]bool, len(hot))
 	for _, h := range hot {
 		key := unsafe.Slice(unsafe.StringData(h.Key), len(h.Key))
-		if _, local := r.n.view.owner(key); !local || r.n.view.leaseWait(key, r.lease) > 0 {
+		if _, local := r.n.view.owner(key); !local || !r.n.view.writable(key, r.lease) {
 			continue
 		}
 		want[h.Key] = true

@@ -140,6 +140,24 @@ func (n *Node) writeClusterStats(w *protocol.ResponseWriter) {
 	for _, m := range info.Members {
 		w.WriteStat("member", m.Name+" "+m.Addr+" "+m.State+" partitions="+strconv.Itoa(m.Partitions))
 	}
+	w.WriteStatUint("cut_off", b2u(n.view.cutOff.Load()))
+	w.WriteStatUint("resuming", b2u(n.view.quiet()))
+	if r := n.view.ring.Load(); r != nil {
+		w.WriteStatUint("handoff_pending", uint64(len(n.view.pending(r))))
+	}
+	n.handoff.mu.Lock()
+	rounds, agreed := n.handoff.rounds, n.handoff.agreed
+	n.handoff.mu.Unlock()
+	w.WriteStatUint("handoff_rounds", rounds)
+	w.WriteStatUint("handoff_agreed", agreed)
 	w.WriteStatUint("forwarded", n.fwd.requests.Load())
 	w.WriteStatUint("forward_errors", n.fwd.errors.Load())
+}
+
+// b2u is 1 for true, 0 for false.
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

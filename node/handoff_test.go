@@ -1,0 +1,190 @@
+package node_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotcache/hotcache/node"
+	"github.com/hotcache/hotcache/node/nodetest"
+	"github.com/hotcache/hotcache/ring"
+)
+
+// TestHandoff_writesWaitForPeersToAgree shows the handoff on a real
+// two-node cluster: after n0 treats its partitions as newly gained, a write
+// to one of them is refused while n1 (as n0 is made to hear it) still sees
+// itself as the owner, and is acknowledged once n1 agrees. A peer that
+// cannot be asked does not block: the lease covers it.
+func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := nodetest.Start(t, 2, func(i int, cfg *node.Config) { cfg.ForwardTimeout = 500 * time.Millisecond })
+	n0 := c.Node(0)
+	var key string
+	for i := 0; key == ""; i++ {
+		if o, _ := n0.Ring().Owner([]byte(clusterKey(i))); o.Name == "n0" {
+			key = clusterKey(i)
+		}
+	}
+	w := dial(t, c.Addr(0))
+	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+
+	// n1 claims every partition: the ring of a cluster without n0.
+	alone, err := ring.New([]ring.Member{{Name: "n1"}}, ring.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) { return alone, nil })
+	n0.FenceAllForTest()
+	// Well past the 200 ms lease: only the disagreement holds the write.
+	for range 3 {
+		if got := w.set(key, "during", 0); !strings.HasPrefix(got, "SERVER_ERROR") || !strings.Contains(got, "handed over") {
+			t.Fatalf("write while n1 still claims the partition: %q, want SERVER_ERROR ... not yet handed over", got)
+		}
+	}
+	if v, ok := w.get(key); ok {
+		t.Fatalf("get after the fence = %q, want a miss: the value predates the gain", v)
+	}
+	if st := clusterStats(w); st["handoff_pending"] == "0" || st["handoff_pending"] == "" {
+		t.Errorf("stats handoff_pending = %q while n1 disagrees", st["handoff_pending"])
+	}
+
+	// n1 agrees (its real answer): the write goes through.
+	n0.SetPeerRingForTest(nil)
+	waitFor(t, 30*time.Second, "the write once n1 agrees", func() bool { return w.set(key, "after", 0) == "STORED" })
+	if v, ok := w.get(key); !ok || v != "after" {
+		t.Fatalf("get = %q, %v; want after", v, ok)
+	}
+	if st := clusterStats(w); st["handoff_pending"] != "0" {
+		t.Errorf("stats handoff_pending = %q after the agreement, want 0", st["handoff_pending"])
+	}
+
+	// A peer that cannot be asked is skipped.
+	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+		return nil, errors.New("unreachable")
+	})
+	n0.FenceAllForTest()
+	waitFor(t, 30*time.Second, "the write with n1 unreachable", func() bool { return w.set(key, "unasked", 0) == "STORED" })
+}
+
+// TestHandoff_agreesAfterJoin checks the real question (`stats cluster`
+// from each peer, its ring rebuilt from the names): when a fourth node
+// joins, every node's gains are confirmed and the new node takes writes.
+func TestHandoff_agreesAfterJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := nodetest.Start(t, 3)
+	// A fourth node gains partitions from the three; once the ring has
+	// settled everywhere, every node has had its gains confirmed.
+	i := c.Add()
+	c.WaitConverged(4)
+	for j := range 4 {
+		conn := dial(t, c.Addr(j))
+		waitFor(t, 30*time.Second, fmt.Sprintf("n%d's gains confirmed", j), func() bool {
+			return clusterStats(conn)["handoff_pending"] == "0"
+		})
+	}
+	st := clusterStats(dial(t, c.Addr(i)))
+	if st["handoff_agreed"] == "0" {
+		t.Errorf("n%d joined and gained partitions but no handoff round agreed: %v", i, st)
+	}
+	w := dial(t, c.Addr(i))
+	for k := range 200 {
+		if got := w.set(clusterKey(k), "v", 0); got != "STORED" {
+			t.Fatalf("set %s through the new node: %q", clusterKey(k), got)
+		}
+	}
+}
+
+// tryClusterStats is clusterStats on a connection of its own, or nil if
+// the node closed it.
+func tryClusterStats(addr string) map[string]string {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(nc, "stats cluster\r\n")
+	m := map[string]string{}
+	r := bufio.NewReader(nc)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return nil
+		}
+		f := strings.Fields(l)
+		if len(f) == 1 && f[0] == "END" {
+			return m
+		}
+		if len(f) >= 3 {
+			m[f[1]] = f[2]
+		}
+	}
+}
+
+// clusterStats returns `stats cluster` as a map (the last of repeated
+// names, such as member, wins).
+func clusterStats(c *conn) map[string]string {
+	c.send("stats cluster\r\n")
+	m := map[string]string{}
+	for {
+		l := c.line()
+		if l == "END" {
+			return m
+		}
+		f := strings.Fields(l)
+		m[f[1]] = f[2]
+	}
+}
+
+// TestPause_quietWindowThenFence shows what a node does when it finds its
+// own ticker stalled, as after SIGSTOP: for the quiet window it answers
+// gets with misses and refuses writes (requests that were in flight when
+// it stopped finish meanwhile), then it fences everything again, so nothing
+// written before or during the window is served, and it takes writes once
+// the handoff allows.
+func TestPause_quietWindowThenFence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := nodetest.Start(t, 2)
+	n0 := c.Node(0)
+	var key string
+	for i := 0; key == ""; i++ {
+		if o, _ := n0.Ring().Owner([]byte(clusterKey(i))); o.Name == "n0" {
+			key = clusterKey(i)
+		}
+	}
+	w := dial(t, c.Addr(0))
+	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+
+	n0.StallForTest(5*time.Second, time.Hour)
+	// Detecting the stall drops every connection; stats are served in
+	// the window.
+	waitFor(t, 30*time.Second, "n0 to notice the stall", func() bool { return tryClusterStats(c.Addr(0))["resuming"] == "1" })
+	q := dial(t, c.Addr(0))
+	if got := q.set(key, "during", 0); got != "SERVER_ERROR resuming after a pause; retry" {
+		t.Fatalf("write in the quiet window: %q", got)
+	}
+	if v, ok := q.get(key); ok {
+		t.Fatalf("get in the quiet window = %q, want a miss", v)
+	}
+
+	n0.EndQuietForTest()
+	waitFor(t, 30*time.Second, "the quiet window to end", func() bool { return clusterStats(q)["resuming"] == "0" })
+	if v, ok := q.get(key); ok {
+		t.Fatalf("get after the quiet window = %q, want a miss: written before the pause", v)
+	}
+	waitFor(t, 30*time.Second, "a write after the window", func() bool { return q.set(key, "after", 0) == "STORED" })
+	if v, ok := q.get(key); !ok || v != "after" {
+		t.Fatalf("get = %q, %v; want after", v, ok)
+	}
+}
