@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,12 @@ type view struct {
 	generation atomic.Uint64
 	fenceCas   []atomic.Uint64 // per partition
 	gainedAt   []atomic.Int64  // per partition: monotonic nanoseconds since start
-	lastTick   atomic.Int64    // monotonic nanoseconds since start
+	// readyAt is, per partition, when the round that confirmed its last
+	// gain ended: a former owner that still saw itself as the owner before
+	// it answered may have renewed edge replicas until then, so writes wait
+	// a lease from it too.
+	readyAt  []atomic.Int64
+	lastTick atomic.Int64 // monotonic nanoseconds since start
 	// peak and minority track whether this node was cut off from most of
 	// the cluster (see rejoinedFromMinority); ring goroutine only.
 	peak     int
@@ -65,6 +71,15 @@ type view struct {
 	quietUntil atomic.Int64
 	quietFor   atomic.Int64 // the window's length: pauseQuiet; tests change it
 	refence    atomic.Bool
+
+	// liveUntil is when the last answers of a majority of the ring (this
+	// node included) that still hold this node in their rings grow older
+	// than the live window (see Node.renewLiveness). Past it the node is
+	// cut off: it may be on the far side of a partition that the others
+	// will soon act on, though it has not yet declared them dead itself
+	// (an isolated node's own failure detector is slowed down by the
+	// failed probes).
+	liveUntil atomic.Int64
 }
 
 func newView(self string, partitions int) *view {
@@ -72,11 +87,13 @@ func newView(self string, partitions int) *view {
 		self:     self,
 		fenceCas: make([]atomic.Uint64, partitions),
 		gainedAt: make([]atomic.Int64, partitions),
+		readyAt:  make([]atomic.Int64, partitions),
 		start:    time.Now(),
 	}
 	ch := make(chan struct{})
 	v.confirmed.Store(&ch)
 	v.quietFor.Store(int64(pauseQuiet))
+	v.liveUntil.Store(math.MaxInt64) // alone until the ring says otherwise
 	return v
 }
 
@@ -155,9 +172,13 @@ func (v *view) pending(r *ring.Ring) []int {
 	return ps
 }
 
-// confirm marks every gain made at or before at as agreed by the peers, and
+// confirm marks every gain made at or before at as agreed by the peers, the
+// partitions in pending as confirmed by a round that ended at end, and
 // wakes the writes that wait for it.
-func (v *view) confirm(at int64) {
+func (v *view) confirm(at, end int64, pending []int) {
+	for _, p := range pending {
+		v.readyAt[p].Store(end)
+	}
 	for {
 		c := v.confirmedAt.Load()
 		if at <= c {
@@ -212,13 +233,14 @@ func (v *view) fenceAll(casNow uint64) {
 }
 
 // leaseWait returns how long a write to key must wait for the lease of its
-// partition's gain to run out, and whether the peers have confirmed that
-// gain (see handoff.go). A write may be acknowledged when the wait is not
+// partition's gain (or of the handoff round that confirmed it) to run out,
+// and whether the peers have confirmed that gain (see handoff.go). A write may be acknowledged when the wait is not
 // positive and the gain is confirmed.
 func (v *view) leaseWait(key []byte, lease time.Duration) (time.Duration, bool) {
 	p := v.ring.Load().Partition(key)
 	g := v.gainedAt[p].Load()
-	return time.Duration(g + int64(lease) - v.mono()), g <= v.confirmedAt.Load()
+	from := max(g, v.readyAt[p].Load())
+	return time.Duration(from + int64(lease) - v.mono()), g <= v.confirmedAt.Load()
 }
 
 // writable reports whether a write to key may be acknowledged now.
@@ -231,14 +253,26 @@ func (v *view) writable(key []byte, lease time.Duration) bool {
 // a newly gained partition's lease.
 var errLeaseWait = errors.New("partition recently gained and not yet handed over; retry")
 
-// awaitLease blocks a write to key until its partition's lease has passed
-// and the peers have confirmed the gain, for at most ForwardTimeout.
+// maxWriteWait bounds how long a write waits for its partition to become
+// writable; a write that would wait longer is refused at once. It is well
+// below every sender's timeout (a forward's, the proxy's, the client's):
+// a write its sender gave up on, and followed with a newer one, must never
+// be applied after that newer one, as two writes held back together and
+// released together could be.
+const maxWriteWait = 250 * time.Millisecond
+
+// awaitLease waits, for at most maxWriteWait, until a write to key may be
+// applied: its partition's lease has passed and the peers have confirmed
+// the gain.
 func (n *Node) awaitLease(ctx context.Context, key []byte) error {
 	d, ok := n.view.leaseWait(key, n.cfg.LeasePeriod)
 	if d <= 0 && ok {
 		return nil
 	}
-	give := time.NewTimer(n.cfg.ForwardTimeout)
+	if d > maxWriteWait {
+		return errLeaseWait
+	}
+	give := time.NewTimer(maxWriteWait)
 	defer give.Stop()
 	for {
 		ch := *n.view.confirmed.Load() // before the check: a confirmation after it closes ch
@@ -297,6 +331,51 @@ func (n *Node) checkPaused() bool {
 
 // quiet reports whether the node is in the quiet window after a pause.
 func (v *view) quiet() bool { return v.mono() < v.quietUntil.Load() }
+
+// Writable reports whether the node takes writes to every partition it
+// owns now: none waits for a lease or a handoff, and the node is neither
+// cut off nor quiet after a pause. A node that is not clustered always
+// does. Tests wait for it before they write; an operator sees it as
+// write_ready in `stats cluster`.
+func (n *Node) Writable() bool {
+	r := n.view.ring.Load()
+	if r == nil || !n.serving() {
+		return false
+	}
+	if !n.clustered() {
+		return true
+	}
+	for p := range r.Partitions() {
+		if r.PartitionOwner(p).Name != n.cfg.Name {
+			continue
+		}
+		g := n.view.gainedAt[p].Load()
+		from := max(g, n.view.readyAt[p].Load())
+		if g > n.view.confirmedAt.Load() || from+int64(n.cfg.LeasePeriod) > n.view.mono() {
+			return false
+		}
+	}
+	return true
+}
+
+// serving reports whether the node serves its own keys: it is neither cut
+// off nor quiet after a pause. Replicas are pushed and renewed only then.
+func (n *Node) serving() bool { return !n.view.isCutOff() && !n.view.quiet() }
+
+// isCutOff reports whether the node is cut off from most of its cluster:
+// by its ring (it lost at least half of the members it knew), or for want
+// of recent answers from a majority (liveUntil).
+func (v *view) isCutOff() bool { return v.cutOff.Load() || v.mono() > v.liveUntil.Load() }
+
+// liveWindow is how long a node may go without answers from a majority of
+// its ring before it cuts itself off: well inside the time the others take
+// to declare it dead (a probe plus the suspicion timeout) and then wait out
+// a lease before they write its keys, and long enough that a loaded machine
+// does not trip it.
+func liveWindow(probeInterval, probeTimeout time.Duration, suspicionMult int) time.Duration {
+	w := time.Duration(suspicionMult)*probeInterval*3/4 + probeTimeout/2
+	return min(max(w, time.Second), 3*time.Second)
+}
 
 // endQuiet fences everything once more when the quiet window after a pause
 // has passed: a write that was already past its checks when the node
@@ -409,6 +488,7 @@ func (n *Node) startGossip() error {
 	}
 	m.ml = ml
 	n.members = m
+	n.liveWindow = liveWindow(mc.ProbeInterval, mc.ProbeTimeout, mc.SuspicionMult)
 	if n.cfg.AdvertiseAddr == "" {
 		// Now that memberlist has chosen an address to advertise, use its host
 		// for the memcache address too, if ours listens on all interfaces.

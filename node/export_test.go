@@ -29,3 +29,11 @@ func (n *Node) StallForTest(d, quiet time.Duration) {
 
 // EndQuietForTest ends the quiet window after a detected pause now.
 func (n *Node) EndQuietForTest() { n.view.quietUntil.Store(n.view.mono()) }
+
+// RefutedForTest makes n believe memberlist just refuted its death.
+func (n *Node) RefutedForTest() { n.members.refuted.Store(true) }
+
+// PeerRingForTest is the real question the handoff asks a peer.
+func (n *Node) PeerRingForTest(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+	return n.peerRing(ctx, peer)
+}

@@ -43,7 +43,7 @@ func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 		}
 		if cutOffRefuses(req.Cmd) {
 			switch {
-			case n.view.cutOff.Load():
+			case n.view.isCutOff():
 				n.refuseCutOff(w, req, errCutOff)
 				return
 			case n.view.quiet():

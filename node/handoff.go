@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,9 +35,11 @@ import (
 // newer item was written after the agreement.
 
 const (
-	// handoffInterval is how often a node with unconfirmed gains asks its
-	// peers again.
+	// handoffInterval is how often a node with unconfirmed gains, a new
+	// ring or no recent word from a majority asks its peers again.
 	handoffInterval = 50 * time.Millisecond
+	// probeInterval is how often it asks them otherwise.
+	probeInterval = 500 * time.Millisecond
 	// handoffTimeout bounds one round of asking.
 	handoffTimeout = time.Second
 )
@@ -43,30 +47,39 @@ const (
 // peerRingFunc returns the ring a peer serves by now.
 type peerRingFunc func(ctx context.Context, peer ring.Member) (*ring.Ring, error)
 
-// handoff holds the state of the agreement rounds.
+// handoff holds the state of the rounds in which a node asks its peers for
+// their rings: for the handoff of gained partitions, and for its own
+// liveness (a node that has not heard from a majority of its ring, as a
+// ring that includes it, is cut off; see view.liveUntil).
 type handoff struct {
 	mu     sync.Mutex
 	rings  map[string]*ring.Ring // built from peers' member lists, by list
 	ask    peerRingFunc          // tests replace it; nil means n.peerRing
+	seen   map[string]int64      // peer name -> mono time of its last answer whose ring holds this node
 	rounds uint64                // rounds run, for stats
 	agreed uint64                // rounds that confirmed every pending gain
 }
 
-// runHandoff asks the peers to confirm this node's unconfirmed gains until
-// stop is closed. Runs on its own goroutine, so a slow peer never delays the
-// ring goroutine.
+// runHandoff runs the rounds until stop is closed: every handoffInterval
+// while gains wait for confirmation, the ring has just changed or the node
+// is cut off for want of answers, else every probeInterval. Runs on its own
+// goroutine, so a slow peer never delays the ring goroutine.
 func (n *Node) runHandoff(stop <-chan struct{}) {
 	t := time.NewTicker(handoffInterval)
 	defer t.Stop()
+	var last int64
+	var gen uint64
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		if !n.view.unconfirmed() {
+		now, g := n.view.mono(), n.view.generation.Load()
+		if !n.view.unconfirmed() && g == gen && now-last < int64(probeInterval) && now <= n.view.liveUntil.Load() {
 			continue
 		}
+		gen, last = g, now
 		ctx, cancel := context.WithTimeout(context.Background(), handoffTimeout)
 		go func() {
 			select {
@@ -81,17 +94,14 @@ func (n *Node) runHandoff(stop <-chan struct{}) {
 }
 
 // handoffRound runs one round: it asks every other member of the current
-// ring for its ring and, if all of them give this node every partition it
-// gained and has not had confirmed, confirms the gains made before the round
-// began.
+// ring for its ring, renews this node's liveness from the answers, and, if
+// every answer gives this node every partition it gained and has not had
+// confirmed, confirms the gains made before the round began.
 func (n *Node) handoffRound(ctx context.Context) {
 	start := n.view.mono()
+	gains := n.view.gains.Load()
 	r := n.view.ring.Load()
 	pending := n.view.pending(r)
-	if len(pending) == 0 {
-		n.view.confirm(start)
-		return
-	}
 	ask := n.peerRing
 	n.handoff.mu.Lock()
 	if n.handoff.ask != nil {
@@ -100,50 +110,104 @@ func (n *Node) handoffRound(ctx context.Context) {
 	n.handoff.rounds++
 	n.handoff.mu.Unlock()
 
-	why := agree(ctx, n.cfg.Name, r, pending, ask)
-	if why != "" {
-		n.cfg.Logger.Debug("handoff: waiting for peers to agree on the partitions this node gained", "pending", len(pending), "why", why)
-		return
-	}
-	if n.view.ring.Load() != r {
-		return // the ring changed meanwhile: the next round asks again
-	}
-	n.handoff.mu.Lock()
-	n.handoff.agreed++
-	n.handoff.mu.Unlock()
-	n.view.confirm(start)
-}
-
-// agree asks every member of r but self, in parallel, for its ring, and
-// returns "" if each ring it gets gives self every partition in pending,
-// else which member disagrees. Members that cannot be asked are skipped.
-func agree(ctx context.Context, self string, r *ring.Ring, pending []int, ask peerRingFunc) string {
 	var peers []ring.Member
 	for _, m := range r.Members() {
-		if m.Name != self {
+		if m.Name != n.cfg.Name {
 			peers = append(peers, m)
 		}
 	}
-	whys := make([]string, len(peers))
+	rings := make([]*ring.Ring, len(peers))
 	var wg sync.WaitGroup
 	for i, m := range peers {
 		wg.Go(func() {
-			pr, err := ask(ctx, m)
-			if err != nil {
-				return // the lease covers it
-			}
-			for _, p := range pending {
-				if o := pr.PartitionOwner(p); o.Name != self {
-					whys[i] = fmt.Sprintf("%s gives partition %d to %q", m.Name, p, o.Name)
-					return
-				}
+			if pr, err := ask(ctx, m); err == nil {
+				rings[i] = pr
 			}
 		})
 	}
 	wg.Wait()
-	for _, w := range whys {
-		if w != "" {
-			return w
+	n.renewLiveness(start, peers, rings)
+
+	why := agree(n.cfg.Name, peers, rings, pending)
+	if why != "" {
+		n.cfg.Logger.Debug("handoff: waiting for peers to agree on the partitions this node gained", "pending", len(pending), "why", why)
+		return
+	}
+	if n.view.ring.Load() != r || n.view.gains.Load() != gains {
+		return // gained more meanwhile: the next round asks again
+	}
+	if len(pending) > 0 {
+		n.handoff.mu.Lock()
+		n.handoff.agreed++
+		n.handoff.mu.Unlock()
+	}
+	n.view.confirm(start, n.view.mono(), pending)
+}
+
+// probedBy records that peer just asked this node for its ring: peers ask
+// only the members of their own rings, so it is as good an answer as one
+// to this node's own question. A peer this node cannot ask (a credential
+// or TLS setting missing on this side) still keeps it live this way.
+func (n *Node) probedBy(peer string) {
+	now := n.view.mono()
+	n.handoff.mu.Lock()
+	if n.handoff.seen == nil {
+		n.handoff.seen = map[string]int64{}
+	}
+	n.handoff.seen[peer] = max(n.handoff.seen[peer], now)
+	n.handoff.mu.Unlock()
+}
+
+// renewLiveness records which peers answered, at start, with a ring that
+// holds this node, and moves view.liveUntil to when the answers of a
+// majority of the ring (this node included) will be older than the live
+// window. When that ends a spell of being cut off, and memberlist refuted
+// this node's death meanwhile, it first treats every partition as newly
+// gained: the others dropped it and may have written its keys.
+func (n *Node) renewLiveness(start int64, peers []ring.Member, rings []*ring.Ring) {
+	n.handoff.mu.Lock()
+	if n.handoff.seen == nil {
+		n.handoff.seen = map[string]int64{}
+	}
+	var times []int64
+	for i, m := range peers {
+		if rings[i] != nil && rings[i].Has(n.cfg.Name) {
+			n.handoff.seen[m.Name] = max(n.handoff.seen[m.Name], start)
+		}
+		if t, ok := n.handoff.seen[m.Name]; ok {
+			times = append(times, t)
+		}
+	}
+	n.handoff.mu.Unlock()
+	until := int64(math.MaxInt64)
+	if need := (len(peers) + 1) / 2; need > 0 { // peers besides this node for a strict majority
+		if len(times) < need {
+			until = 0
+		} else {
+			slices.Sort(times)
+			until = times[len(times)-need] + int64(n.liveWindow)
+		}
+	}
+	now := n.view.mono()
+	if now > n.view.liveUntil.Load() && until > now && n.members != nil && n.members.refuted.Swap(false) {
+		n.cfg.Logger.Warn("heard from most of the cluster again after the cluster declared this node dead; treating its partitions as newly gained")
+		n.view.fenceAll(n.store.casSeq.Load())
+	}
+	n.view.liveUntil.Store(until)
+}
+
+// agree returns "" if every ring in rings (the answers of peers; nil for
+// one that could not be asked, which the lease covers) gives self every
+// partition in pending, else which peer disagrees.
+func agree(self string, peers []ring.Member, rings []*ring.Ring, pending []int) string {
+	for i, pr := range rings {
+		if pr == nil {
+			continue
+		}
+		for _, p := range pending {
+			if o := pr.PartitionOwner(p); o.Name != self {
+				return fmt.Sprintf("%s gives partition %d to %q", peers[i].Name, p, o.Name)
+			}
 		}
 	}
 	return ""

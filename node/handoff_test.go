@@ -16,9 +16,9 @@ import (
 )
 
 // TestHandoff_writesWaitForPeersToAgree shows the handoff on a real
-// two-node cluster: after n0 treats its partitions as newly gained, a write
-// to one of them is refused while n1 (as n0 is made to hear it) still sees
-// itself as the owner, and is acknowledged once n1 agrees. A peer that
+// two-node cluster: after n0 treats its partitions as newly gained, writes
+// to them are refused while n1 (as n0 is made to hear it) gives some of
+// them to another node, and are acknowledged once n1 agrees. A peer that
 // cannot be asked does not block: the lease covers it.
 func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
 	if testing.Short() {
@@ -35,12 +35,14 @@ func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
 	w := dial(t, c.Addr(0))
 	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
 
-	// n1 claims every partition: the ring of a cluster without n0.
-	alone, err := ring.New([]ring.Member{{Name: "n1"}}, ring.Config{})
+	// n1 has heard of a third member that n0 has not: in its ring some of
+	// n0's partitions belong to nX. (It still holds n0, so n0 is not cut
+	// off.)
+	other, err := ring.New([]ring.Member{{Name: "n0"}, {Name: "n1"}, {Name: "nX"}}, ring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) { return alone, nil })
+	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) { return other, nil })
 	n0.FenceAllForTest()
 	// Well past the 200 ms lease: only the disagreement holds the write.
 	for range 3 {
@@ -50,6 +52,9 @@ func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
 	}
 	if v, ok := w.get(key); ok {
 		t.Fatalf("get after the fence = %q, want a miss: the value predates the gain", v)
+	}
+	if st := clusterStats(w); st["cut_off"] != "0" {
+		t.Fatalf("n0 is cut off, but n1's ring holds it: %v", st)
 	}
 	if st := clusterStats(w); st["handoff_pending"] == "0" || st["handoff_pending"] == "" {
 		t.Errorf("stats handoff_pending = %q while n1 disagrees", st["handoff_pending"])
@@ -187,4 +192,80 @@ func TestPause_quietWindowThenFence(t *testing.T) {
 	if v, ok := q.get(key); !ok || v != "after" {
 		t.Fatalf("get = %q, %v; want after", v, ok)
 	}
+}
+
+// TestLiveness_cutOffWithoutAMajority shows a node cutting itself off when
+// no majority of its ring has answered it, with a ring that holds it, for
+// the live window, though memberlist still lists everyone: it is then on
+// the far side of a partition the others will act on before its own,
+// slowed, failure detector does. When answers come back it serves again,
+// and if its death was refuted meanwhile, nothing it held before.
+func TestLiveness_cutOffWithoutAMajority(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := nodetest.Start(t, 3)
+	n0 := c.Node(0)
+	var key string
+	for i := 0; key == ""; i++ {
+		if o, _ := n0.Ring().Owner([]byte(clusterKey(i))); o.Name == "n0" {
+			key = clusterKey(i)
+		}
+	}
+	w := dial(t, c.Addr(0))
+	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+	// n1 and n2 stop asking n0 (their asks are answers to n0 too), as if
+	// the network between them and n0 were cut; they still reach each
+	// other.
+	for i := 1; i <= 2; i++ {
+		ni := c.Node(i)
+		ni.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+			if peer.Name == "n0" {
+				return nil, errors.New("cut")
+			}
+			return ni.PeerRingForTest(ctx, peer)
+		})
+	}
+
+	for _, tc := range []struct {
+		name string
+		ask  func(ctx context.Context, peer ring.Member) (*ring.Ring, error)
+	}{
+		{"peers unreachable", func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+			return nil, errors.New("unreachable")
+		}},
+		{"peers dropped this node", func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+			return ring.New([]ring.Member{{Name: "n1"}, {Name: "n2"}}, ring.Config{})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n0.SetPeerRingForTest(tc.ask)
+			waitFor(t, 30*time.Second, "n0 to cut itself off", func() bool { return clusterStats(w)["cut_off"] == "1" })
+			if got := w.set(key, "cut", 0); got != "SERVER_ERROR cut off from most of the cluster; retry" {
+				t.Fatalf("write while cut off: %q", got)
+			}
+			if v, ok := w.get(key); ok {
+				t.Fatalf("get while cut off = %q, want a miss", v)
+			}
+			n0.SetPeerRingForTest(nil)
+			waitFor(t, 30*time.Second, "n0 to serve again", func() bool { return clusterStats(w)["cut_off"] == "0" })
+			if v, ok := w.get(key); !ok || v != "before" {
+				t.Fatalf("get after a cut-off nobody acted on = %q, %v; want before", v, ok)
+			}
+		})
+	}
+
+	// The same, but memberlist refuted n0's death meanwhile: the others
+	// dropped it, so what it held may be stale.
+	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+		return nil, errors.New("unreachable")
+	})
+	waitFor(t, 30*time.Second, "n0 to cut itself off", func() bool { return clusterStats(w)["cut_off"] == "1" })
+	n0.RefutedForTest()
+	n0.SetPeerRingForTest(nil)
+	waitFor(t, 30*time.Second, "n0 to serve again", func() bool { return clusterStats(w)["cut_off"] == "0" })
+	if v, ok := w.get(key); ok {
+		t.Fatalf("get after a refuted death = %q, want a miss", v)
+	}
+	waitFor(t, 30*time.Second, "a write after the cut-off", func() bool { return w.set(key, "after", 0) == "STORED" })
 }

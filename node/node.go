@@ -45,7 +45,8 @@ type Node struct {
 	watchers       watchers // open watch streams; see watch.go
 	repl           *replicator
 	handoff        handoff
-	drain          drainSignal // closed by POST /drain; see drain.go
+	liveWindow     time.Duration // see liveWindow in cluster.go
+	drain          drainSignal   // closed by POST /drain; see drain.go
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -162,7 +163,7 @@ func (n *Node) Start() (err error) {
 	if n.pool != nil {
 		n.wg.Go(func() { n.runHandoff(n.stop) })
 	} else {
-		n.view.confirm(math.MaxInt64) // alone for good: nobody to hand over from
+		n.view.confirm(math.MaxInt64, 0, nil) // alone for good: nobody to hand over from
 	}
 	if n.members != nil {
 		n.wg.Go(func() { n.members.rejoinEvery(n.cfg.RejoinInterval, n.cfg.Join, n.stop) })

@@ -199,7 +199,7 @@ func (r *replicator) tick(hot []hotspot.Hit, now int64) {
 	want := make(map[string]bool, len(hot))
 	for _, h := range hot {
 		key := unsafe.Slice(unsafe.StringData(h.Key), len(h.Key))
-		if _, local := r.n.view.owner(key); !local || !r.n.view.writable(key, r.lease) {
+		if _, local := r.n.view.owner(key); !local || !r.n.view.writable(key, r.lease) || !r.n.serving() {
 			continue
 		}
 		want[h.Key] = true
@@ -287,13 +287,24 @@ func (r *replicator) snapshot(w *watcher) {
 // renew extends the lease of every live entry on w from the stamp w has
 // just sent.
 func (r *replicator) renew(w *watcher) {
+	if !r.n.serving() {
+		return
+	}
 	r.each(func(e *replEntry) {
+		key := unsafe.Slice(unsafe.StringData(e.key), len(e.key))
+		if _, local := r.n.view.owner(key); !local || !r.n.view.writable(key, r.lease) {
+			return // tick cools it; meanwhile its lease runs out
+		}
 		w.enqueue(watchEvent{kind: protocol.WatchRenew, key: e.key, cas: e.it.cas, lease: r.lease}, r.margin)
 	})
 }
 
 // refresh sends key's replica to w again, if it is live.
 func (r *replicator) refresh(w *watcher, key string) {
+	k := unsafe.Slice(unsafe.StringData(key), len(key))
+	if _, local := r.n.view.owner(k); !local || !r.n.view.writable(k, r.lease) || !r.n.serving() {
+		return
+	}
 	sh := r.shard(xxhash.Sum64String(key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

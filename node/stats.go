@@ -25,6 +25,9 @@ func (n *Node) serveStats(w *protocol.ResponseWriter, req *protocol.Request, now
 		n.counters.reset()
 		w.WriteLine("RESET")
 	case "cluster":
+		if isPeer(w) {
+			n.probedBy(n.state(w).peer)
+		}
 		n.writeClusterStats(w)
 		w.WriteEnd()
 	case "hot":
@@ -140,7 +143,8 @@ func (n *Node) writeClusterStats(w *protocol.ResponseWriter) {
 	for _, m := range info.Members {
 		w.WriteStat("member", m.Name+" "+m.Addr+" "+m.State+" partitions="+strconv.Itoa(m.Partitions))
 	}
-	w.WriteStatUint("cut_off", b2u(n.view.cutOff.Load()))
+	w.WriteStatUint("cut_off", b2u(n.view.isCutOff()))
+	w.WriteStatUint("write_ready", b2u(n.Writable()))
 	w.WriteStatUint("resuming", b2u(n.view.quiet()))
 	if r := n.view.ring.Load(); r != nil {
 		w.WriteStatUint("handoff_pending", uint64(len(n.view.pending(r))))

@@ -196,6 +196,12 @@ func (r *Ring) Members() []Member { return slices.Clone(r.members) }
 // Len returns the number of members.
 func (r *Ring) Len() int { return len(r.members) }
 
+// Has reports whether the ring has a member with this Name.
+func (r *Ring) Has(name string) bool {
+	_, ok := slices.BinarySearchFunc(r.members, name, func(m Member, n string) int { return strings.Compare(m.Name, n) })
+	return ok
+}
+
 // PartitionCounts returns how many partitions each member owns, by Name.
 func (r *Ring) PartitionCounts() map[string]int {
 	m := make(map[string]int, len(r.members))

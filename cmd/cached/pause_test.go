@@ -104,36 +104,45 @@ func (m *mc) get(k string) (string, bool, error) {
 	return string(buf[:n]), true, err
 }
 
-// members returns the member names and memcache addresses a node reports.
-func (m *mc) members() (map[string]string, error) {
+// members returns the member names and memcache addresses a node reports,
+// and whether it takes writes to all it owns (write_ready).
+func (m *mc) members() (map[string]string, bool, error) {
 	fmt.Fprintf(m.c, "stats cluster\r\n")
 	out := map[string]string{}
+	ready := false
 	for {
 		l, err := m.line()
 		if err != nil || l == "END" {
-			return out, err
+			return out, ready, err
 		}
-		if f := strings.Fields(l); len(f) >= 4 && f[1] == "member" {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 4 && f[1] == "member":
 			out[f[2]] = f[3]
+		case len(f) == 3 && f[1] == "write_ready":
+			ready = f[2] == "1"
 		}
 	}
 }
 
+// waitMembers waits until the node at addr has want members and takes
+// writes to all it owns.
 func waitMembers(t *testing.T, addr string, want int, d time.Duration) map[string]string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	var last map[string]string
+	var ready bool
 	for time.Now().Before(deadline) {
 		if m, err := dialMC(addr); err == nil {
-			last, err = m.members()
+			last, ready, err = m.members()
 			m.c.Close()
-			if err == nil && len(last) == want {
+			if err == nil && len(last) == want && ready {
 				return last
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: no %d-member ring within %v; last saw %v", addr, want, d, last)
+	t.Fatalf("%s: no %d-member ring taking writes within %v; last saw %v (write_ready %v)", addr, want, d, last, ready)
 	return nil
 }
 

@@ -195,7 +195,42 @@ func TestChaos(t *testing.T) {
 
 // keyState is what the workload did to one key: the highest seq sent and
 // the highest seq acknowledged (STORED). Only the key's writer stores them.
-type keyState struct{ sent, acked, ackedAt atomic.Int64 } // ackedAt: ns since the load began
+type keyState struct {
+	sent, acked, ackedAt atomic.Int64 // ackedAt: ns since the load began
+
+	mu     sync.Mutex
+	writes []writeRecord // the last few writes, for the examples of wrong values
+}
+
+// writeRecord is one write of a key: its seq, the way it went, when it was
+// sent (since the load began) and what came back.
+type writeRecord struct {
+	seq    int64
+	target string
+	at     time.Duration
+	result string
+}
+
+// record keeps a write in the key's short history.
+func (st *keyState) record(r writeRecord) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.writes) == 6 {
+		st.writes = st.writes[1:]
+	}
+	st.writes = append(st.writes, r)
+}
+
+// history describes the key's last writes.
+func (st *keyState) history() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var b strings.Builder
+	for _, r := range st.writes {
+		fmt.Fprintf(&b, "; seq %d via %s at t=%.3fs: %s", r.seq, r.target, r.at.Seconds(), r.result)
+	}
+	return b.String()
+}
 
 type second struct {
 	Ops         int64 `json:"ops"`
@@ -399,7 +434,10 @@ func (w *workload) worker(ctx context.Context, id int, target string, seed uint6
 			err = w.get(mc, target, rng.IntN(numKeys))
 		}
 		if err != nil { // the connection is in an unknown state
-			mc.Close()
+			// Reset it, as the client and the proxy do: a write the
+			// network holds back must not land long after this one gave
+			// up on it and wrote a newer value elsewhere.
+			mc.abort()
 			mc = nil
 			if ctx.Err() == nil {
 				w.fail(target, err.Error())
@@ -420,17 +458,24 @@ func (w *workload) set(mc *mcConn, target string, k, writer int) error {
 	seq := st.sent.Load() + 1
 	st.sent.Store(seq)
 	v := value(w.keys[k], writer, seq)
+	rec := writeRecord{seq: seq, target: target, at: time.Since(w.start)}
 	mc.conn.SetDeadline(time.Now().Add(opTimeout))
 	fmt.Fprintf(mc.w, "set %s 0 0 %d\r\n", w.keys[k], len(v))
 	mc.w.Write(v)
 	mc.w.WriteString("\r\n")
 	if err := mc.w.Flush(); err != nil {
+		rec.result = errKind("set", err)
+		st.record(rec)
 		return errors.New(errKind("set", err))
 	}
 	l, err := mc.line()
 	if err != nil {
+		rec.result = errKind("set", err)
+		st.record(rec)
 		return errors.New(errKind("set", err))
 	}
+	rec.result = trimReason(l)
+	st.record(rec)
 	w.mu.Lock()
 	w.sets++
 	w.mu.Unlock()
@@ -514,8 +559,8 @@ func (w *workload) get(mc *mcConn, target string, k int) error {
 		return nil
 	}
 	if kind, detail := w.check(k, data[:n], lo, hi); kind != "" {
-		w.wrongValue(kind, fmt.Sprintf("via %s: %s (read began t=%.3fs, seq %d acknowledged by t=%.3fs)",
-			target, detail, readAt.Seconds(), lo, loAt.Seconds()))
+		w.wrongValue(kind, fmt.Sprintf("via %s: %s (read began t=%.3fs, seq %d acknowledged by t=%.3fs); last writes%s",
+			target, detail, readAt.Seconds(), lo, loAt.Seconds(), st.history()))
 	}
 	w.ok(false)
 	return nil
@@ -1046,6 +1091,15 @@ func dialMC(node string) (*mcConn, error) {
 }
 
 func (m *mcConn) Close() { m.conn.Close() }
+
+// abort closes the connection with a TCP reset (SO_LINGER 0): what the
+// server has not acknowledged is dropped, not retransmitted.
+func (m *mcConn) abort() {
+	if tc, ok := m.conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	m.conn.Close()
+}
 
 func (m *mcConn) line() (string, error) {
 	l, err := m.r.ReadString('\n')

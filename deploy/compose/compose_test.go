@@ -631,6 +631,7 @@ func (c *cluster) watchRing(nodes, want []string) func() string {
 type view struct {
 	self, identity string
 	members        map[string]string // name -> state
+	writable       bool              // write_ready: no lease or handoff pending, not cut off
 }
 
 // mismatch says how v differs from want, all alive; "" if it does not.
@@ -645,6 +646,9 @@ func (v view) mismatch(want []string) string {
 	sort.Strings(names)
 	if !slices.Equal(names, want) {
 		return fmt.Sprintf("sees members %v", names)
+	}
+	if !v.writable {
+		return "does not take writes yet (a lease or a handoff is pending)"
 	}
 	return ""
 }
@@ -678,6 +682,8 @@ func (c *cluster) clusterView(node string) (view, error) {
 			v.identity = f[2]
 		case len(f) >= 5 && f[1] == "member":
 			v.members[f[2]] = f[4]
+		case len(f) == 3 && f[1] == "write_ready":
+			v.writable = f[2] == "1"
 		}
 	}
 	if v.self != node || v.identity == "" {
@@ -687,8 +693,8 @@ func (c *cluster) clusterView(node string) (view, error) {
 }
 
 // waitRing polls `stats cluster` on each of ask until all of them report
-// exactly the members want, all alive, under one ring identity, and returns
-// how long that took.
+// exactly the members want, all alive, under one ring identity, and take
+// writes, and returns how long that took.
 func (c *cluster) waitRing(step string, ask, want []string, timeout time.Duration) time.Duration {
 	c.t.Helper()
 	start := time.Now()

@@ -235,7 +235,11 @@ func (a *addrPool) put(c *Conn, keep bool) {
 // connection open than MaxActive.
 func (a *addrPool) release(cs ...*Conn) {
 	for _, c := range cs {
-		c.nc.Close()
+		if c.abort {
+			abortClose(c.nc)
+		} else {
+			c.nc.Close()
+		}
 	}
 	a.mu.Lock()
 	for _, c := range cs {

@@ -33,6 +33,27 @@ type Conn struct {
 
 	idleSince time.Time // guarded by a.mu; when the Conn was last Put
 	returned  bool      // guarded by a.mu; set by Put, cleared by Get
+	abort     bool      // owned by the holder; set by Put after an I/O failure
+}
+
+// abortClose closes nc with a TCP reset rather than a FIN (SO_LINGER 0), so
+// that the kernel drops what the server has not yet acknowledged instead of
+// retransmitting it. A request that timed out while the network was cut
+// must not reach the server when the network heals, long after its caller
+// gave up on it and perhaps wrote a newer value through another node.
+func abortClose(nc net.Conn) error {
+	raw := nc
+	for {
+		u, ok := raw.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		raw = u.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	return nc.Close()
 }
 
 func newConn(nc net.Conn, a *addrPool) *Conn {

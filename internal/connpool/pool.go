@@ -125,12 +125,16 @@ func (p *Pool) addrPool(addr string) (*addrPool, error) {
 // (nothing left unread or unsent) and fewer than
 // MaxIdle connections to its address are idle, it is kept for reuse (and
 // handed to a waiting Get first); otherwise it is closed, which frees its
-// slot. The caller must not use c afterwards. Put(nil, err) does nothing.
+// slot. After an I/O failure (a timeout, a cut connection) it is closed with
+// a TCP reset, so that a request the server has not received yet is never
+// delivered when the network heals, long after the caller gave up on it.
+// The caller must not use c afterwards. Put(nil, err) does nothing.
 func (p *Pool) Put(c *Conn, err error) {
 	if c == nil {
 		return
 	}
 	keep := c.settle() && Reusable(err)
+	c.abort = err != nil && ioFailure(err)
 	c.a.put(c, keep)
 }
 

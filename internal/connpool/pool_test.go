@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -529,5 +530,57 @@ func TestPut_closesBeforeFreeingSlot(t *testing.T) {
 	<-put
 	if s := statsOf(p, ts.addr); s.Active != 0 {
 		t.Errorf("slot not freed after Put: %+v", s)
+	}
+}
+
+// TestPut_resetsAfterIOFailure checks how a connection ends: after an I/O
+// failure (here a timeout) with a TCP reset, so that a request still in
+// flight is dropped rather than delivered when a cut network heals; after a
+// clean release with an ordinary FIN.
+func TestPut_resetsAfterIOFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	// endOf reads what the client sent until the connection ends, and
+	// returns how it ended.
+	endOf := func(sc net.Conn) error {
+		defer sc.Close()
+		sc.SetReadDeadline(time.Now().Add(waitTimeout))
+		_, err := io.Copy(io.Discard, sc)
+		return err // nil: a FIN (EOF)
+	}
+	p := newPool(t, Config{})
+
+	c := mustGet(t, p, ln.Addr().String())
+	sc := <-accepted
+	c.SetDeadline(context.Background(), 50*time.Millisecond)
+	c.W.WriteString("mn\r\n")
+	c.W.Flush()
+	_, err = c.R.ReadByte() // never answered
+	if !ioFailure(err) {
+		t.Fatalf("read = %v, want a timeout", err)
+	}
+	p.Put(c, err)
+	if err := endOf(sc); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("after a timed-out request the server saw %v, want a reset", err)
+	}
+
+	c = mustGet(t, p, ln.Addr().String())
+	sc = <-accepted
+	p.Put(c, &protocol.ServerError{Msg: "busy"}) // not reused, but no request in flight
+	if err := endOf(sc); err != nil {
+		t.Errorf("after a clean release the server saw %v, want EOF", err)
 	}
 }

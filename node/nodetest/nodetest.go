@@ -169,13 +169,21 @@ func (c *Cluster) Add(tweak ...func(cfg *node.Config)) int {
 }
 
 // WaitConverged waits until every live node's ring has want members and the
-// same identity, failing the test after a generous deadline.
+// same identity, and every live node takes writes to all it owns (no lease
+// or handoff pending), failing the test after a generous deadline.
 func (c *Cluster) WaitConverged(want int) {
 	c.t.Helper()
 	deadline := time.Now().Add(DetectionTime + 15*time.Second)
 	var last string
 	for time.Now().Before(deadline) {
 		ok, desc := c.converged(want)
+		if ok {
+			for _, n := range c.Live() {
+				if !n.Writable() {
+					ok, desc = false, desc+n.Name()+" not yet writable; "
+				}
+			}
+		}
 		if ok {
 			return
 		}
