@@ -253,15 +253,7 @@ func (v *view) writable(key []byte, lease time.Duration) bool {
 // a newly gained partition's lease.
 var errLeaseWait = errors.New("partition recently gained and not yet handed over; retry")
 
-// maxWriteWait bounds how long a write waits for its partition to become
-// writable; a write that would wait longer is refused at once. It is well
-// below every sender's timeout (a forward's, the proxy's, the client's):
-// a write its sender gave up on, and followed with a newer one, must never
-// be applied after that newer one, as two writes held back together and
-// released together could be.
-const maxWriteWait = 250 * time.Millisecond
-
-// awaitLease waits, for at most maxWriteWait, until a write to key may be
+// awaitLease waits, for at most WriteWait, until a write to key may be
 // applied: its partition's lease has passed and the peers have confirmed
 // the gain.
 func (n *Node) awaitLease(ctx context.Context, key []byte) error {
@@ -269,10 +261,10 @@ func (n *Node) awaitLease(ctx context.Context, key []byte) error {
 	if d <= 0 && ok {
 		return nil
 	}
-	if d > maxWriteWait {
+	if d > n.cfg.WriteWait {
 		return errLeaseWait
 	}
-	give := time.NewTimer(maxWriteWait)
+	give := time.NewTimer(n.cfg.WriteWait)
 	defer give.Stop()
 	for {
 		ch := *n.view.confirmed.Load() // before the check: a confirmation after it closes ch

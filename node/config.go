@@ -92,10 +92,19 @@ type Config struct {
 	// LeasePeriod is the lease of a hot key's replica at the edge, counted
 	// from the edge's latest stamp (edges renew it every heartbeat), and how
 	// long a node that gains a partition waits before acknowledging writes
-	// to it, so that replicas the previous owner pushed have expired. A
-	// write to a replicated key waits at most this long for an edge that
-	// does not acknowledge its invalidation. Zero means 2s.
+	// to it, so that replicas the previous owner pushed have expired. An
+	// edge that does not acknowledge an invalidation holds its key's writes
+	// back until this long after its last stamp. Zero means 2s.
 	LeasePeriod time.Duration
+	// WriteWait bounds how long a write waits for its key to become
+	// writable (a lease or handoff after an ownership change, edges
+	// dropping their replicas); a write that would wait longer is refused
+	// with SERVER_ERROR ... retry. Keep it below every sender's timeout
+	// (the Go client's and the proxy's are 1s, a forward's ForwardTimeout):
+	// a write its sender gave up on must not be applied after the sender's
+	// retry, as two writes held back together and released together could
+	// be. Zero means 250ms.
+	WriteWait time.Duration
 	// ForwardTimeout bounds a request forwarded to a key's owner. Zero means 2s.
 	ForwardTimeout time.Duration
 	// ForwardFanout bounds how many owners one multi-key get asks at once.
@@ -146,6 +155,9 @@ func (c Config) withDefaults() Config {
 	if c.ForwardTimeout == 0 {
 		c.ForwardTimeout = 2 * time.Second
 	}
+	if c.WriteWait == 0 {
+		c.WriteWait = 250 * time.Millisecond
+	}
 	if c.ForwardFanout == 0 {
 		c.ForwardFanout = 8
 	}
@@ -166,7 +178,7 @@ func (c Config) validate() error {
 		return errors.New("node: MaxConns must not be negative")
 	case c.IdleTimeout < 0:
 		return errors.New("node: IdleTimeout must not be negative")
-	case c.LeasePeriod < 0 || c.ForwardTimeout < 0 || c.RejoinInterval < 0 || c.DeadNodeReclaimTime < 0:
+	case c.LeasePeriod < 0 || c.ForwardTimeout < 0 || c.RejoinInterval < 0 || c.DeadNodeReclaimTime < 0 || c.WriteWait < 0:
 		return errors.New("node: durations must not be negative")
 	case c.ForwardFanout < 0:
 		return errors.New("node: ForwardFanout must not be negative")

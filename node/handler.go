@@ -42,11 +42,12 @@ func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 			return
 		}
 		if cutOffRefuses(req.Cmd) {
+			mono := n.view.mono()
 			switch {
-			case n.view.isCutOff():
+			case n.view.cutOff.Load() || mono > n.view.liveUntil.Load():
 				n.refuseCutOff(w, req, errCutOff)
 				return
-			case n.view.quiet():
+			case mono < n.view.quietUntil.Load():
 				n.refuseCutOff(w, req, errQuiet)
 				return
 			}
@@ -79,7 +80,11 @@ func (n *Node) serve(ctx context.Context, w *protocol.ResponseWriter, req *proto
 			}
 		}
 		if req.Invalid == nil || req.Invalid == protocol.ErrTooLarge {
-			done := n.repl.beforeWrite(req.Key())
+			done, ok := n.repl.beforeWrite(req.Key())
+			if !ok {
+				w.WriteError(errDraining)
+				return
+			}
 			defer done.Add(-1)
 		}
 		n.serveWrite(w, req, now)
@@ -214,6 +219,10 @@ var errCutOff = &protocol.ServerError{Msg: "cut off from most of the cluster; re
 // errQuiet refuses writes on a node that has just come back from a pause.
 var errQuiet = &protocol.ServerError{Msg: "resuming after a pause; retry"}
 
+// errDraining refuses a write to a replicated key whose edges have not all
+// dropped their replicas within Config.WriteWait.
+var errDraining = &protocol.ServerError{Msg: "replicas of this key are still being invalidated; retry"}
+
 // errNotOwner answers a write a peer forwarded to a node that does not own
 // the key in its own ring; the sender's client may retry once the rings
 // agree.
@@ -230,8 +239,12 @@ func (n *Node) getOne(rec *hotspot.Recorder, req *protocol.Request, key []byte, 
 		n.countGet(res)
 		return it
 	}
-	c.cmdTouch.Add(1)               // memcached counts gat and gats as touches only
-	done := n.repl.beforeWrite(key) // a touch changes what a replica would say
+	c.cmdTouch.Add(1)                   // memcached counts gat and gats as touches only
+	done, ok := n.repl.beforeWrite(key) // a touch changes what a replica would say
+	if !ok {
+		c.touchMisses.Add(1) // its replicas are still being invalidated: a miss, untouched
+		return nil
+	}
 	it, err := n.store.touch(key, req.Exptime, now)
 	done.Add(-1)
 	if err != nil || it == nil {

@@ -151,6 +151,7 @@ func (n *Node) writeHotKeys(w *protocol.ResponseWriter) {
 	w.WriteStatUint("write_drain_ms_total", uint64(r.drainWait.Load()/int64(time.Millisecond)))
 	w.WriteStatUint("write_drain_max_us", uint64(r.drainMax.Load()/int64(time.Microsecond)))
 	w.WriteStatUint("drain_lease_timeouts", r.ackTimeouts.Load())
+	w.WriteStatUint("write_refused", r.refused.Load())
 	for _, k := range hk.Keys {
 		w.WriteStat("hotkey", k.Key+" reads_per_s="+strconv.Itoa(int(k.ReadsPerSec))+" served="+k.Served+
 			" edge_hits="+strconv.FormatUint(k.EdgeHits, 10))

@@ -95,13 +95,13 @@ func (l *latency) forward(d time.Duration) { l.forwards.Observe(d.Seconds()) }
 // nodeCollector reads the node's counters at scrape time, so metrics cost
 // the request path nothing beyond the counters stats already keeps.
 type nodeCollector struct {
-	n                                                   *Node
-	requests, forwards, forwardErrors, forwardMisses    *prometheus.Desc
-	members, generation, items, bytes, evictions, conns *prometheus.Desc
-	refusals                                            *prometheus.Desc
-	hotKeys, replicated, promotions, cools, invals      *prometheus.Desc
-	edgeHits, ownerReads, drainSeconds, drainTimeouts   *prometheus.Desc
-	rejected                                            *prometheus.Desc
+	n                                                               *Node
+	requests, forwards, forwardErrors, forwardMisses                *prometheus.Desc
+	members, generation, items, bytes, evictions, conns             *prometheus.Desc
+	refusals                                                        *prometheus.Desc
+	hotKeys, replicated, promotions, cools, invals                  *prometheus.Desc
+	edgeHits, ownerReads, drainSeconds, drainTimeouts, drainRefused *prometheus.Desc
+	rejected                                                        *prometheus.Desc
 }
 
 func (n *Node) collector() *nodeCollector {
@@ -131,6 +131,7 @@ func (n *Node) collector() *nodeCollector {
 		ownerReads:    d("cache_owner_reads_total", "Reads this node served for keys it owns (the edge hit ratio is edge hits over edge hits plus these)."),
 		drainSeconds:  d("cache_hot_write_drain_seconds", "Time writes to replicated keys waited for the edges to drop their replicas."),
 		drainTimeouts: d("cache_hot_drain_lease_timeouts_total", "Invalidations that ended by waiting out a lease instead of an acknowledgement."),
+		drainRefused:  d("cache_hot_write_refused_total", "Writes to replicated keys refused because the edges did not drop their replicas within the write wait."),
 	}
 }
 
@@ -138,7 +139,7 @@ func (n *Node) collector() *nodeCollector {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.forwards, c.forwardErrors, c.forwardMisses, c.members,
 		c.generation, c.items, c.bytes, c.evictions, c.refusals, c.conns, c.hotKeys, c.replicated, c.promotions,
-		c.cools, c.invals, c.edgeHits, c.ownerReads, c.drainSeconds, c.drainTimeouts, c.rejected} {
+		c.cools, c.invals, c.edgeHits, c.ownerReads, c.drainSeconds, c.drainTimeouts, c.drainRefused, c.rejected} {
 		ch <- d
 	}
 	c.n.latency.requests.Describe(ch)
@@ -190,6 +191,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.edgeHits, r.edgeHits.Load())
 	counter(c.ownerReads, k.getHits.Load()+k.getMisses.Load()+k.touchHits.Load()+k.touchMisses.Load())
 	counter(c.drainTimeouts, r.ackTimeouts.Load())
+	counter(c.drainRefused, r.refused.Load())
 	ch <- r.writeWait.metric(c.drainSeconds, time.Duration(r.drainWait.Load()))
 	n.latency.requests.Collect(ch)
 	n.latency.forwards.Collect(ch)

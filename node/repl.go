@@ -80,6 +80,7 @@ type replicator struct {
 	drainWait     atomic.Int64  // nanoseconds writes spent draining, in total
 	drainMax      atomic.Int64  // the longest drain, nanoseconds
 	ackTimeouts   atomic.Uint64 // drains that ended by lease expiry rather than ACK
+	refused       atomic.Uint64 // writes refused because their drain took over WriteWait
 	writeWait     waitHistogram
 }
 
@@ -95,13 +96,17 @@ func (r *replicator) shard(h uint64) *replShard { return &r.shards[(h>>32)%replS
 
 // beforeWrite is called before a write to key is applied. It returns once
 // no edge can serve a replica of key, and holds back pushes of key until
-// the caller calls done (after the write is applied).
-func (r *replicator) beforeWrite(key []byte) (done *atomic.Int32) {
+// the caller calls done (after the write is applied). If the edges are not
+// done within Config.WriteWait (one did not acknowledge, and its lease has
+// not run out), it returns ok false and the write must be refused: held longer,
+// it could outlive its sender's timeout and then be applied after the
+// sender's retry. The invalidation goes on; a later write finds it done.
+func (r *replicator) beforeWrite(key []byte) (done *atomic.Int32, ok bool) {
 	h := xxhash.Sum64(key)
 	st := &r.writing[h%replStripes]
 	st.Add(1)
 	if r.count.Load() == 0 {
-		return st
+		return st, true
 	}
 	sh := r.shard(h)
 	var start time.Time
@@ -122,7 +127,13 @@ func (r *replicator) beforeWrite(key []byte) (done *atomic.Int32) {
 		}
 		targets := e.targets
 		sh.mu.Unlock()
-		if !r.wait(targets) {
+		finished, acked := r.wait(targets, start.Add(r.n.cfg.WriteWait))
+		if !finished {
+			st.Add(-1)
+			r.refused.Add(1)
+			return nil, false
+		}
+		if !acked {
 			r.ackTimeouts.Add(1)
 		}
 		sh.mu.Lock()
@@ -140,7 +151,7 @@ func (r *replicator) beforeWrite(key []byte) (done *atomic.Int32) {
 		}
 		r.writeWait.observe(d)
 	}
-	return st
+	return st, true
 }
 
 // drain sends kind (INVAL or COOL) for e to every replica stream and makes e
@@ -161,26 +172,34 @@ func (t *drainTarget) done(now int64) bool {
 	return t.seq != 0 && t.w.acked.Load() >= t.seq || now >= t.leaseEnd
 }
 
-// wait blocks until every target is done. It reports whether all of them
-// acknowledged (rather than having to wait out a lease).
-func (r *replicator) wait(targets []drainTarget) bool {
-	acked := true
+// wait blocks until every target is done or the deadline (the zero Time:
+// none) passes. It reports whether every target is done, and whether all
+// of them acknowledged (rather than having to wait out a lease).
+func (r *replicator) wait(targets []drainTarget, deadline time.Time) (finished, acked bool) {
+	acked = true
 	for i := range targets {
 		t := &targets[i]
 		for {
 			if t.seq != 0 && t.w.acked.Load() >= t.seq {
 				break
 			}
-			left := t.leaseEnd - r.n.view.mono()
+			left := time.Duration(t.leaseEnd - r.n.view.mono())
 			if left <= 0 {
 				acked = false
 				break
+			}
+			if !deadline.IsZero() {
+				until := time.Until(deadline)
+				if until <= 0 {
+					return false, false
+				}
+				left = min(left, until)
 			}
 			ch := t.w.ackSignal()
 			if t.seq != 0 && t.w.acked.Load() >= t.seq {
 				break
 			}
-			tm := time.NewTimer(time.Duration(left))
+			tm := time.NewTimer(left)
 			select {
 			case <-ch:
 			case <-tm.C:
@@ -188,7 +207,7 @@ func (r *replicator) wait(targets []drainTarget) bool {
 			tm.Stop()
 		}
 	}
-	return acked
+	return true, acked
 }
 
 // tick runs on the ring goroutine after the analyzer's tick: it pushes the
@@ -367,7 +386,7 @@ func (r *replicator) drainAll() {
 		}
 		sh.mu.Unlock()
 	}
-	r.wait(all)
+	r.wait(all, time.Time{})
 }
 
 // A replicaInfo describes one replicated key for stats and the admin page.

@@ -17,7 +17,7 @@ import (
 // dozen reads, with a short lease, so tests see pushes, renewals and lease
 // expiry quickly.
 func replNode(t *testing.T, lease time.Duration) *node.Node {
-	return nodetest.Standalone(t, node.Config{Name: "solo", LeasePeriod: lease,
+	return nodetest.Standalone(t, node.Config{Name: "solo", LeasePeriod: lease, WriteWait: time.Minute,
 		HotKeys: hotspot.Config{MinRate: 20, Unsampled: true, MinHot: 300 * time.Millisecond, MaxWriteRatio: -1}})
 }
 
@@ -177,6 +177,44 @@ func TestReplication_writeWaitsOutLease(t *testing.T) {
 				t.Errorf("get after write = %q", v)
 			}
 		})
+	}
+}
+
+// TestReplication_writeRefusedPastWriteWait checks the other bound: a write
+// that would wait longer than WriteWait for an edge that does not
+// acknowledge is refused at once, so that it cannot outlive its sender's
+// timeout and land after the sender's retry; once the edge's lease has
+// run out, writes go through.
+func TestReplication_writeRefusedPastWriteWait(t *testing.T) {
+	const lease = 3 * time.Second
+	n := nodetest.Standalone(t, node.Config{Name: "solo", LeasePeriod: lease, WriteWait: 100 * time.Millisecond,
+		HotKeys: hotspot.Config{MinRate: 20, Unsampled: true, MinHot: 300 * time.Millisecond, MaxWriteRatio: -1}})
+	e := openEdge(t, n.Addr(), false)
+	dial(t, n.Addr()).set("k", "v1", 0)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); heat(dial(t, n.Addr()), "k", stop) }()
+	e.until(protocol.WatchHot, "k")
+	close(stop)
+	<-done
+	// A fresh stamp: the edge may use the replica for a lease from now.
+	pinged := time.Now()
+	e.send(protocol.WatchMessage{Kind: protocol.WatchPing, Stamp: 1})
+	e.until(protocol.WatchRenew, "k")
+	w := dial(t, n.Addr())
+	if l := w.cmd("set k 0 0 2\r\nv2"); l != "SERVER_ERROR replicas of this key are still being invalidated; retry" {
+		t.Fatalf("set while the edge holds a replica and is silent: %q", l)
+	}
+	if v, _ := w.get("k"); v != "v1" {
+		t.Fatalf("get after the refused write = %q, want v1", v)
+	}
+	waitFor(t, 30*time.Second, "a write once the edge's lease has run out", func() bool {
+		return w.cmd("set k 0 0 2\r\nv3") == "STORED"
+	})
+	if since := time.Since(pinged); since < lease {
+		t.Fatalf("write acknowledged %v after the edge's stamp, inside its %v lease", since, lease)
+	}
+	if st := hotKeysStats(t, w); st["write_refused"] == "0" {
+		t.Errorf("stats hotkeys write_refused = %q, want the refusals counted", st["write_refused"])
 	}
 }
 
