@@ -15,7 +15,9 @@ import (
 //
 // The admin port binds to loopback by default; the endpoint refuses
 // cross-origin browser requests (http.CrossOriginProtection), so a web page
-// open on the node's host cannot drain it. There is no authentication yet.
+// open on the node's host cannot drain it. When the node authenticates its
+// memcache clients (Config.Authenticate, cached's -Y), the endpoint wants
+// the same credentials as HTTP Basic authentication.
 
 // drainSignal is closed once, by the first drain request. Its zero value is
 // ready to use.
@@ -64,9 +66,18 @@ func (n *Node) RequestDrain() {
 
 // handleDrain registers POST /drain on the admin mux: it answers 202
 // Accepted and requests a drain (again 202 if one was already requested).
-// Other methods get 405 from the mux; cross-origin browser requests 403.
+// Other methods get 405 from the mux; cross-origin browser requests 403;
+// requests without valid credentials, when the node wants them, 401.
 func (n *Node) handleDrain(mux *http.ServeMux) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth := n.cfg.Authenticate; auth != nil {
+			user, pass, ok := r.BasicAuth()
+			if !ok || !auth([]byte(user), []byte(pass)) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="cached admin", charset="UTF-8"`)
+				http.Error(w, "authentication required: the credentials of the node's -Y file", http.StatusUnauthorized)
+				return
+			}
+		}
 		// Answer first: the drain shuts the admin server down, and a reply
 		// still in its buffer would reach the caller as an EOF.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

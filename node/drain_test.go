@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -81,6 +82,31 @@ func TestDrainEndpoint(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + n.AdminAddr() + "/healthz"); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("admin still answers after Shutdown: %v", err)
+	}
+}
+
+// TestDrainEndpointWantsCredentials: a node that authenticates its memcache
+// clients wants the same credentials for POST /drain, as HTTP Basic
+// authentication; without them, or with wrong ones, nothing happens.
+func TestDrainEndpointWantsCredentials(t *testing.T) {
+	n := startNode(t, node.Config{Name: "solo", AdminAddr: "127.0.0.1:0", Authenticate: authCheck})
+	url := "http://" + n.AdminAddr() + "/drain"
+	basic := func(user, pass string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+	}
+	for _, h := range []map[string]string{nil, basic("alice", "wrong"), basic("mallory", "secret")} {
+		if code, _ := post(t, url, h); code != http.StatusUnauthorized {
+			t.Errorf("POST /drain with %v: %d, want 401", h, code)
+		}
+	}
+	if drained(n) {
+		t.Fatal("Drained closed by an unauthenticated request")
+	}
+	if code, body := post(t, url, basic("alice", "secret")); code != http.StatusAccepted {
+		t.Fatalf("POST /drain as alice: %d %q, want 202", code, body)
+	}
+	if !drained(n) {
+		t.Fatal("Drained not closed after an authenticated POST /drain")
 	}
 }
 

@@ -35,6 +35,18 @@ func TestAuth(t *testing.T) {
 	if out := ok(t, seed, "-Y", good, "get", "authkey"); !strings.Contains(out, "authvalue") {
 		t.Errorf("get with -Y: %q", out)
 	}
+	// drain sends the -Y credentials to the admin port too (a node with
+	// -Y wants them there); nobody shuts n1 down here, so only the
+	// request is checked.
+	r := cachectl(t, seed, "-Y", good, "drain", "n1", "-timeout", "1s")
+	if !strings.Contains(r.stderr, "leave requested on http://"+c.Node(1).AdminAddr()+"/drain") {
+		t.Errorf("drain with -Y: %v", r)
+	}
+	select {
+	case <-c.Node(1).Drained():
+	default:
+		t.Error("drain with -Y: the node's Drained channel is still open")
+	}
 	for _, args := range [][]string{
 		{seed, "-timeout", "2s", "members"},
 		{seed, "-timeout", "2s", "-Y", bad, "members"},

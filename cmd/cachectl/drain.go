@@ -58,7 +58,7 @@ func (e *env) drain(ctx context.Context, which, adminAddr string) error {
 	if adminAddr == "" {
 		return fmt.Errorf("drain %s: it has no admin address (it runs with -admin ''); give one with -admin", m.Name)
 	}
-	if err := postDrain(dctx, adminAddr, e.timeout); err != nil {
+	if err := postDrain(dctx, adminAddr, e.timeout, e.user, e.pass); err != nil {
 		return fmt.Errorf("drain %s: %w", m.Name, err)
 	}
 	fmt.Fprintf(e.stderr, "cachectl: draining %s (%s): leave requested on http://%s/drain; waiting up to %v for it to leave the ring\n",
@@ -138,11 +138,14 @@ func memberAddrs(r *ring.Ring) []string {
 }
 
 // postDrain asks the node at adminAddr to drain; it answers 202.
-func postDrain(ctx context.Context, adminAddr string, timeout time.Duration) error {
+func postDrain(ctx context.Context, adminAddr string, timeout time.Duration, user, pass string) error {
 	url := "http://" + adminAddr + "/drain"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return err
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass) // a node started with -Y wants them
 	}
 	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
