@@ -31,8 +31,10 @@ import (
 // one partition because they learned of a membership change at different
 // times: a node back from a partition or a pause, or one that is slow to
 // hear of a join, would otherwise keep serving values the new owner has
-// since overwritten. Reads need no wait: fenced items are misses, and every
-// newer item was written after the agreement.
+// since overwritten. Writes then wait one more lease from the end of the
+// round that confirmed the gain (view.readyAt): a former owner may have
+// renewed edge replicas until it answered. Reads need no wait: fenced items
+// are misses, and every newer item was written after the agreement.
 
 const (
 	// handoffInterval is how often a node with unconfirmed gains, a new
@@ -67,6 +69,15 @@ type handoff struct {
 func (n *Node) runHandoff(stop <-chan struct{}) {
 	t := time.NewTicker(handoffInterval)
 	defer t.Stop()
+	base, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	go func() {
+		select {
+		case <-stop:
+			cancelAll() // a round in flight ends at once
+		case <-base.Done():
+		}
+	}()
 	var last int64
 	var gen uint64
 	for {
@@ -80,14 +91,7 @@ func (n *Node) runHandoff(stop <-chan struct{}) {
 			continue
 		}
 		gen, last = g, now
-		ctx, cancel := context.WithTimeout(context.Background(), handoffTimeout)
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithTimeout(base, handoffTimeout)
 		n.handoffRound(ctx)
 		cancel()
 	}
