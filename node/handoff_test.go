@@ -26,14 +26,7 @@ func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
 	}
 	c := nodetest.Start(t, 2, func(i int, cfg *node.Config) { cfg.ForwardTimeout = 500 * time.Millisecond })
 	n0 := c.Node(0)
-	var key string
-	for i := 0; key == ""; i++ {
-		if o, _ := n0.Ring().Owner([]byte(clusterKey(i))); o.Name == "n0" {
-			key = clusterKey(i)
-		}
-	}
-	w := dial(t, c.Addr(0))
-	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+	key, w := writtenOnN0(t, c)
 
 	// n1 has heard of a third member that n0 has not: in its ring some of
 	// n0's partitions belong to nX. (It still holds n0, so n0 is not cut
@@ -137,17 +130,16 @@ func tryClusterStats(addr string) map[string]string {
 
 // clusterStats returns `stats cluster` as a map (the last of repeated
 // names, such as member, wins).
-func clusterStats(c *conn) map[string]string {
-	c.send("stats cluster\r\n")
-	m := map[string]string{}
-	for {
-		l := c.line()
-		if l == "END" {
-			return m
-		}
-		f := strings.Fields(l)
-		m[f[1]] = f[2]
-	}
+func clusterStats(c *conn) map[string]string { return c.statsOf("cluster") }
+
+// writtenOnN0 returns a key n0 owns, and a connection to n0 through which
+// "before" has been written to it.
+func writtenOnN0(t *testing.T, c *nodetest.Cluster) (string, *conn) {
+	t.Helper()
+	key := ownedBy(t, c, 0)
+	w := dial(t, c.Addr(0))
+	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+	return key, w
 }
 
 // TestPause_quietWindowThenFence shows what a node does when it finds its
@@ -162,14 +154,7 @@ func TestPause_quietWindowThenFence(t *testing.T) {
 	}
 	c := nodetest.Start(t, 2)
 	n0 := c.Node(0)
-	var key string
-	for i := 0; key == ""; i++ {
-		if o, _ := n0.Ring().Owner([]byte(clusterKey(i))); o.Name == "n0" {
-			key = clusterKey(i)
-		}
-	}
-	w := dial(t, c.Addr(0))
-	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+	key, _ := writtenOnN0(t, c) // its connection is dropped with the others at the stall
 
 	n0.StallForTest(5*time.Second, time.Hour)
 	// Detecting the stall drops every connection; stats are served in
@@ -206,14 +191,7 @@ func TestLiveness_cutOffWithoutAMajority(t *testing.T) {
 	}
 	c := nodetest.Start(t, 3)
 	n0 := c.Node(0)
-	var key string
-	for i := 0; key == ""; i++ {
-		if o, _ := n0.Ring().Owner([]byte(clusterKey(i))); o.Name == "n0" {
-			key = clusterKey(i)
-		}
-	}
-	w := dial(t, c.Addr(0))
-	waitFor(t, 30*time.Second, "a first write to n0's key", func() bool { return w.set(key, "before", 0) == "STORED" })
+	key, w := writtenOnN0(t, c)
 	// n1 and n2 stop asking n0 (their asks are answers to n0 too), as if
 	// the network between them and n0 were cut; they still reach each
 	// other.

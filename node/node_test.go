@@ -80,8 +80,11 @@ func (c *conn) get(key string) (string, bool) {
 	return string(buf[:n]), true
 }
 
-func (c *conn) stats() map[string]string {
-	c.send("stats\r\n")
+func (c *conn) stats() map[string]string { return c.statsOf("") }
+
+// statsOf returns `stats <arg>` as a map (the last of repeated names wins).
+func (c *conn) statsOf(arg string) map[string]string {
+	c.send(strings.TrimSpace("stats "+arg) + "\r\n")
 	m := map[string]string{}
 	for {
 		l := c.line()
