@@ -183,21 +183,31 @@ func (n *Node) renewLiveness(start int64, peers []ring.Member, rings []*ring.Rin
 		}
 	}
 	n.handoff.mu.Unlock()
-	until := int64(math.MaxInt64)
-	if need := (len(peers) + 1) / 2; need > 0 { // peers besides this node for a strict majority
-		if len(times) < need {
-			until = 0
-		} else {
-			slices.Sort(times)
-			until = times[len(times)-need] + int64(n.liveWindow)
-		}
-	}
+	until := liveUntil(times, len(peers), n.liveWindow)
 	now := n.view.mono()
 	if now > n.view.liveUntil.Load() && until > now && n.members != nil && n.members.refuted.Swap(false) {
 		n.cfg.Logger.Warn("heard from most of the cluster again after the cluster declared this node dead; treating its partitions as newly gained")
 		n.view.fenceAll(n.store.casSeq.Load())
 	}
 	n.view.liveUntil.Store(until)
+}
+
+// liveUntil returns when a node whose ring has peers other members, and
+// which last heard from some of them at times (mono), stops having heard
+// from a strict majority of the ring (itself included) within window: the
+// need-th latest time plus window. With no peers it never does; without
+// enough times it already has (0).
+func liveUntil(times []int64, peers int, window time.Duration) int64 {
+	need := (peers + 1) / 2 // peers besides this node for a strict majority
+	if need == 0 {
+		return math.MaxInt64
+	}
+	if len(times) < need {
+		return 0
+	}
+	times = slices.Clone(times)
+	slices.Sort(times)
+	return times[len(times)-need] + int64(window)
 }
 
 // agree returns "" if every ring in rings (the answers of peers; nil for
