@@ -9,7 +9,7 @@ import (
 
 // SetPeerRingForTest makes the handoff ask f for a peer's ring instead of
 // the peer; nil restores the real question.
-func (n *Node) SetPeerRingForTest(f func(ctx context.Context, peer ring.Member) (*ring.Ring, error)) {
+func (n *Node) SetPeerRingForTest(f func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error)) {
 	n.handoff.mu.Lock()
 	n.handoff.ask = f
 	n.handoff.mu.Unlock()
@@ -34,6 +34,6 @@ func (n *Node) EndQuietForTest() { n.view.quietUntil.Store(n.view.mono()) }
 func (n *Node) RefutedForTest() { n.members.refuted.Store(true) }
 
 // PeerRingForTest is the real question the handoff asks a peer.
-func (n *Node) PeerRingForTest(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+func (n *Node) PeerRingForTest(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
 	return n.peerRing(ctx, peer)
 }

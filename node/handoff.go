@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,20 +48,26 @@ const (
 	handoffTimeout = time.Second
 )
 
-// peerRingFunc returns the ring a peer serves by now.
-type peerRingFunc func(ctx context.Context, peer ring.Member) (*ring.Ring, error)
+// peerRingFunc returns the ring a peer serves by now, and the peer's ring
+// generation (0 if unknown).
+type peerRingFunc func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error)
 
 // handoff holds the state of the rounds in which a node asks its peers for
 // their rings: for the handoff of gained partitions, and for its own
 // liveness (a node that has not heard from a majority of its ring, as a
 // ring that includes it, is cut off; see view.liveUntil).
 type handoff struct {
-	mu     sync.Mutex
-	rings  map[string]*ring.Ring // built from peers' member lists, by list
-	ask    peerRingFunc          // tests replace it; nil means n.peerRing
-	seen   map[string]int64      // peer name -> mono time of its last answer whose ring holds this node
-	rounds uint64                // rounds run, for stats
-	agreed uint64                // rounds that confirmed every pending gain
+	mu    sync.Mutex
+	rings map[string]*ring.Ring // built from peers' member lists, by list
+	ask   peerRingFunc          // tests replace it; nil means n.peerRing
+	seen  map[string]int64      // peer name -> mono time of its last answer whose ring holds this node
+	gens  map[string]uint64     // peer name -> the ring generation of its last answer
+	// cutGens is gens as it was when the node found itself cut off for
+	// want of answers (nil while it is not): a peer whose generation has
+	// moved since may have dropped this node and taken its partitions.
+	cutGens map[string]uint64
+	rounds  uint64 // rounds run, for stats
+	agreed  uint64 // rounds that confirmed every pending gain
 }
 
 // runHandoff runs the rounds until stop is closed: every handoffInterval
@@ -121,16 +129,17 @@ func (n *Node) handoffRound(ctx context.Context) {
 		}
 	}
 	rings := make([]*ring.Ring, len(peers))
+	gens := make([]uint64, len(peers))
 	var wg sync.WaitGroup
 	for i, m := range peers {
 		wg.Go(func() {
-			if pr, err := ask(ctx, m); err == nil {
-				rings[i] = pr
+			if pr, gen, err := ask(ctx, m); err == nil {
+				rings[i], gens[i] = pr, gen
 			}
 		})
 	}
 	wg.Wait()
-	n.renewLiveness(start, peers, rings)
+	n.renewLiveness(start, peers, rings, gens)
 
 	why := agree(n.cfg.Name, peers, rings, pending)
 	if why != "" {
@@ -165,29 +174,54 @@ func (n *Node) probedBy(peer string) {
 // renewLiveness records which peers answered, at start, with a ring that
 // holds this node, and moves view.liveUntil to when the answers of a
 // majority of the ring (this node included) will be older than the live
-// window. When that ends a spell of being cut off, and memberlist refuted
-// this node's death meanwhile, it first treats every partition as newly
-// gained: the others dropped it and may have written its keys.
-func (n *Node) renewLiveness(start int64, peers []ring.Member, rings []*ring.Ring) {
+// window. When that ends a spell of being cut off, the node first treats
+// every partition as newly gained, unless it is sure nobody took them:
+// every peer that answers reports the ring generation it had before the
+// spell, and memberlist refuted no death of this node meanwhile. (A peer
+// that dropped and re-added it has a new generation. memberlist's refute
+// alone is no proof: a push-pull merge turns "dead" into "suspect", and a
+// refuted suspicion does not fence.)
+func (n *Node) renewLiveness(start int64, peers []ring.Member, rings []*ring.Ring, gens []uint64) {
 	n.handoff.mu.Lock()
-	if n.handoff.seen == nil {
-		n.handoff.seen = map[string]int64{}
+	defer n.handoff.mu.Unlock()
+	h := &n.handoff
+	if h.seen == nil {
+		h.seen = map[string]int64{}
+	}
+	if h.gens == nil {
+		h.gens = map[string]uint64{}
+	}
+	now := n.view.mono()
+	wasCut := now > n.view.liveUntil.Load()
+	if wasCut && h.cutGens == nil {
+		h.cutGens = maps.Clone(h.gens)
 	}
 	var times []int64
+	moved, answered := false, 0
 	for i, m := range peers {
-		if rings[i] != nil && rings[i].Has(n.cfg.Name) {
-			n.handoff.seen[m.Name] = max(n.handoff.seen[m.Name], start)
+		if rings[i] != nil && gens[i] != 0 {
+			answered++
+			if g, ok := h.cutGens[m.Name]; wasCut && (!ok || g != gens[i]) {
+				moved = true
+			}
+			h.gens[m.Name] = gens[i]
 		}
-		if t, ok := n.handoff.seen[m.Name]; ok {
+		if rings[i] != nil && rings[i].Has(n.cfg.Name) {
+			h.seen[m.Name] = max(h.seen[m.Name], start)
+		}
+		if t, ok := h.seen[m.Name]; ok {
 			times = append(times, t)
 		}
 	}
-	n.handoff.mu.Unlock()
 	until := liveUntil(times, len(peers), n.liveWindow)
-	now := n.view.mono()
-	if now > n.view.liveUntil.Load() && until > now && n.members != nil && n.members.refuted.Swap(false) {
-		n.cfg.Logger.Warn("heard from most of the cluster again after the cluster declared this node dead; treating its partitions as newly gained")
-		n.view.fenceAll(n.store.casSeq.Load())
+	if wasCut && until > now {
+		refuted := n.members != nil && n.members.refuted.Swap(false)
+		if refuted || moved || answered == 0 {
+			n.cfg.Logger.Warn("heard from most of the cluster again after being cut off, and the cluster may have moved this node's partitions meanwhile; treating them as newly gained",
+				"refuted", refuted, "peer_ring_changed", moved)
+			n.view.fenceAll(n.store.casSeq.Load())
+		}
+		h.cutGens = nil
 	}
 	n.view.liveUntil.Store(until)
 }
@@ -230,31 +264,36 @@ func agree(self string, peers []ring.Member, rings []*ring.Ring, pending []int) 
 // peerRing asks peer for `stats cluster` and rebuilds the ring it serves by
 // from the member names it lists: placement depends only on the names and
 // the ring's Config, which every node of one build shares.
-func (n *Node) peerRing(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+func (n *Node) peerRing(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
 	c, err := n.pool.Get(ctx, peer.Addr)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	c.SetDeadline(ctx, handoffTimeout)
 	req := &protocol.Request{Cmd: protocol.CmdStats, Args: [][]byte{[]byte("cluster")}}
-	names, err := send(c, req, func() ([]string, error) { return readClusterMembers(c.R) })
+	var gen uint64
+	names, err := send(c, req, func() ([]string, error) {
+		names, g, err := readClusterMembers(c.R)
+		gen = g
+		return names, err
+	})
 	n.pool.Put(c, err)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	key := strings.Join(names, " ")
 	n.handoff.mu.Lock()
 	pr := n.handoff.rings[key]
 	n.handoff.mu.Unlock()
 	if pr != nil {
-		return pr, nil
+		return pr, gen, nil
 	}
 	ms := make([]ring.Member, len(names))
 	for i, name := range names {
 		ms[i] = ring.Member{Name: name}
 	}
 	if pr, err = ring.New(ms, ring.Config{}); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	n.handoff.mu.Lock()
 	if n.handoff.rings == nil || len(n.handoff.rings) >= 16 {
@@ -262,28 +301,32 @@ func (n *Node) peerRing(ctx context.Context, peer ring.Member) (*ring.Ring, erro
 	}
 	n.handoff.rings[key] = pr
 	n.handoff.mu.Unlock()
-	return pr, nil
+	return pr, gen, nil
 }
 
 // readClusterMembers reads the reply to `stats cluster` and returns the
-// names of the members it lists.
-func readClusterMembers(r *bufio.Reader) ([]string, error) {
+// names of the members it lists and the ring generation.
+func readClusterMembers(r *bufio.Reader) ([]string, uint64, error) {
 	var names []string
+	var gen uint64
 	for {
 		l, err := protocol.ReadLine(r)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if l == "END" {
 			break
 		}
 		f := strings.Fields(l)
-		if len(f) >= 3 && f[0] == "STAT" && f[1] == "member" {
+		switch {
+		case len(f) >= 3 && f[0] == "STAT" && f[1] == "member":
 			names = append(names, f[2])
+		case len(f) == 3 && f[0] == "STAT" && f[1] == "ring_generation":
+			gen, _ = strconv.ParseUint(f[2], 10, 64)
 		}
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("stats cluster lists no members")
+		return nil, 0, fmt.Errorf("stats cluster lists no members")
 	}
-	return names, nil
+	return names, gen, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) { return other, nil })
+	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) { return other, 0, nil })
 	n0.FenceAllForTest()
 	// Well past the 200 ms lease: only the disagreement holds the write.
 	for range 3 {
@@ -64,8 +65,8 @@ func TestHandoff_writesWaitForPeersToAgree(t *testing.T) {
 	}
 
 	// A peer that cannot be asked is skipped.
-	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
-		return nil, errors.New("unreachable")
+	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
+		return nil, 0, errors.New("unreachable")
 	})
 	n0.FenceAllForTest()
 	waitFor(t, 30*time.Second, "the write with n1 unreachable", func() bool { return w.set(key, "unasked", 0) == "STORED" })
@@ -192,14 +193,22 @@ func TestLiveness_cutOffWithoutAMajority(t *testing.T) {
 	c := nodetest.Start(t, 3)
 	n0 := c.Node(0)
 	key, w := writtenOnN0(t, c)
+	// Let n0 ask its peers twice more, so that it knows their rings as
+	// they are now: a peer whose ring generation moves while n0 is cut off
+	// makes it fence (the last case below).
+	rounds, _ := strconv.Atoi(clusterStats(w)["handoff_rounds"])
+	waitFor(t, 30*time.Second, "two more rounds of n0's", func() bool {
+		r, _ := strconv.Atoi(clusterStats(w)["handoff_rounds"])
+		return r >= rounds+2
+	})
 	// n1 and n2 stop asking n0 (their asks are answers to n0 too), as if
 	// the network between them and n0 were cut; they still reach each
 	// other.
 	for i := 1; i <= 2; i++ {
 		ni := c.Node(i)
-		ni.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
+		ni.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
 			if peer.Name == "n0" {
-				return nil, errors.New("cut")
+				return nil, 0, errors.New("cut")
 			}
 			return ni.PeerRingForTest(ctx, peer)
 		})
@@ -207,13 +216,14 @@ func TestLiveness_cutOffWithoutAMajority(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		ask  func(ctx context.Context, peer ring.Member) (*ring.Ring, error)
+		ask  func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error)
 	}{
-		{"peers unreachable", func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
-			return nil, errors.New("unreachable")
+		{"peers unreachable", func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
+			return nil, 0, errors.New("unreachable")
 		}},
-		{"peers dropped this node", func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
-			return ring.New([]ring.Member{{Name: "n1"}, {Name: "n2"}}, ring.Config{})
+		{"peers dropped this node", func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
+			r, err := ring.New([]ring.Member{{Name: "n1"}, {Name: "n2"}}, ring.Config{})
+			return r, 0, err
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,17 +243,36 @@ func TestLiveness_cutOffWithoutAMajority(t *testing.T) {
 		})
 	}
 
-	// The same, but memberlist refuted n0's death meanwhile: the others
-	// dropped it, so what it held may be stale.
-	n0.SetPeerRingForTest(func(ctx context.Context, peer ring.Member) (*ring.Ring, error) {
-		return nil, errors.New("unreachable")
-	})
-	waitFor(t, 30*time.Second, "n0 to cut itself off", func() bool { return clusterStats(w)["cut_off"] == "1" })
-	n0.RefutedForTest()
-	n0.SetPeerRingForTest(nil)
-	waitFor(t, 30*time.Second, "n0 to serve again", func() bool { return clusterStats(w)["cut_off"] == "0" })
-	if v, ok := w.get(key); ok {
-		t.Fatalf("get after a refuted death = %q, want a miss", v)
+	// The same, but the others may have acted: memberlist refuted n0's
+	// death meanwhile, or a peer's ring changed (it dropped n0 and took it
+	// back). What n0 held may be stale: it is fenced.
+	unreachable := func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
+		return nil, 0, errors.New("unreachable")
+	}
+	moved := func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
+		r, gen, err := n0.PeerRingForTest(ctx, peer)
+		return r, gen + 2, err
+	}
+	for _, tc := range []struct {
+		name  string
+		acted func()                                                                  // what the others did meanwhile
+		back  func(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) // how n0 hears them again
+	}{
+		{"death refuted", n0.RefutedForTest, nil},
+		{"a peer's ring changed", func() {}, moved},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			waitFor(t, 30*time.Second, "a write before the cut-off", func() bool { return w.set(key, "before", 0) == "STORED" })
+			n0.SetPeerRingForTest(unreachable)
+			waitFor(t, 30*time.Second, "n0 to cut itself off", func() bool { return clusterStats(w)["cut_off"] == "1" })
+			tc.acted()
+			n0.SetPeerRingForTest(tc.back)
+			waitFor(t, 30*time.Second, "n0 to serve again", func() bool { return clusterStats(w)["cut_off"] == "0" })
+			n0.SetPeerRingForTest(nil)
+			if v, ok := w.get(key); ok {
+				t.Fatalf("get after the cut-off = %q, want a miss", v)
+			}
+		})
 	}
 	waitFor(t, 30*time.Second, "a write after the cut-off", func() bool { return w.set(key, "after", 0) == "STORED" })
 }
