@@ -237,10 +237,14 @@ func (v *view) fenceAll(casNow uint64) {
 // and whether the peers have confirmed that gain (see handoff.go). A write may be acknowledged when the wait is not
 // positive and the gain is confirmed.
 func (v *view) leaseWait(key []byte, lease time.Duration) (time.Duration, bool) {
-	p := v.ring.Load().Partition(key)
+	return v.partitionWait(v.ring.Load().Partition(key), lease, v.mono())
+}
+
+// partitionWait is leaseWait for partition p at now.
+func (v *view) partitionWait(p int, lease time.Duration, now int64) (time.Duration, bool) {
 	g := v.gainedAt[p].Load()
 	from := max(g, v.readyAt[p].Load())
-	return time.Duration(from + int64(lease) - v.mono()), g <= v.confirmedAt.Load()
+	return time.Duration(from + int64(lease) - now), g <= v.confirmedAt.Load()
 }
 
 // writable reports whether a write to key may be acknowledged now.
@@ -337,13 +341,12 @@ func (n *Node) Writable() bool {
 	if !n.clustered() {
 		return true
 	}
+	now := n.view.mono()
 	for p := range r.Partitions() {
 		if r.PartitionOwner(p).Name != n.cfg.Name {
 			continue
 		}
-		g := n.view.gainedAt[p].Load()
-		from := max(g, n.view.readyAt[p].Load())
-		if g > n.view.confirmedAt.Load() || from+int64(n.cfg.LeasePeriod) > n.view.mono() {
+		if d, ok := n.view.partitionWait(p, n.cfg.LeasePeriod, now); d > 0 || !ok {
 			return false
 		}
 	}
