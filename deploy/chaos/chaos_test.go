@@ -34,9 +34,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -47,13 +44,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotcache/hotcache/internal/composetest"
 )
 
 // The host ports docker-compose.yml publishes, on 127.0.0.1.
 var (
-	memcachePort = map[string]int{"node1": 21211, "node2": 21212, "node3": 21213, "proxy": 21311}
-	adminPort    = map[string]int{"node1": 19101, "node2": 19102, "node3": 19103, "proxy": 19111}
-	allNodes     = []string{"node1", "node2", "node3"}
+	memcachePort = composetest.MemcachePort
+	adminPort    = composetest.AdminPort
+	allNodes     = composetest.Nodes
 )
 
 const (
@@ -81,7 +80,7 @@ func runPhases() phases {
 }
 
 func TestChaos(t *testing.T) {
-	requireDocker(t)
+	composetest.RequireDocker(t, "the chaos suite")
 	ph := runPhases()
 	rate := 150
 	if s := os.Getenv("CHAOS_RATE"); s != "" {
@@ -98,9 +97,9 @@ func TestChaos(t *testing.T) {
 		ph.steady, ph.fault, ph.recovery, proxyWorkers, nodeWorkers, rate, seed)
 
 	c := newCluster(t)
-	c.checkPortsFree()
-	c.buildImage()
-	c.up()
+	c.CheckPortsFree()
+	c.BuildImage()
+	c.Up()
 	d := c.waitRing(allNodes, allNodes, convergeLimit)
 	if d < 0 {
 		t.Fatalf("the three nodes do not agree on a ring %v after compose up", convergeLimit)
@@ -109,7 +108,7 @@ func TestChaos(t *testing.T) {
 	c.waitProxy()
 	ids := map[string]string{}
 	for _, n := range allNodes {
-		ids[n] = c.containerID(n)
+		ids[n] = c.ContainerID(n)
 	}
 
 	w := newWorkload(fmt.Sprintf("chaos%d", os.Getpid()), rate)
@@ -151,24 +150,24 @@ func TestChaos(t *testing.T) {
 
 	n := pick()
 	run("kill", n, "docker kill -s KILL, then docker start", func() {
-		c.docker(time.Minute, "kill", "-s", "KILL", ids[n])
+		c.Docker(time.Minute, "kill", "-s", "KILL", ids[n])
 	}, func() {
-		c.docker(time.Minute, "start", ids[n])
+		c.Docker(time.Minute, "start", ids[n])
 	})
 	n = pick()
 	run("pause", n, "docker pause (cgroup freezer, as SIGSTOP), then docker unpause", func() {
-		c.docker(time.Minute, "pause", ids[n])
+		c.Docker(time.Minute, "pause", ids[n])
 		c.paused.Store(ids[n])
 	}, func() {
-		c.docker(time.Minute, "unpause", ids[n])
+		c.Docker(time.Minute, "unpause", ids[n])
 		c.paused.Store("")
 	})
 	n = pick()
-	network, ip := c.networkOf(n)
+	network, ip := c.NetworkOf(n)
 	run("partition", n, "docker network disconnect, then network connect --ip "+ip, func() {
-		c.docker(time.Minute, "network", "disconnect", network, ids[n])
+		c.Docker(time.Minute, "network", "disconnect", network, ids[n])
 	}, func() {
-		c.docker(time.Minute, "network", "connect", "--ip", ip, network, ids[n])
+		c.Docker(time.Minute, "network", "connect", "--ip", ip, network, ids[n])
 	})
 
 	stopLoad()
@@ -754,224 +753,27 @@ func secs(v float64, neg string) string {
 	return fmt.Sprintf("%.1fs", v)
 }
 
-// ---- the cluster under test (as deploy/compose) ----
+// ---- the cluster under test (internal/composetest, as deploy/compose) ----
 
 type cluster struct {
-	t       *testing.T
-	root    string
-	cmd     []string
-	project string
-	paused  atomic.Value // container id paused by the driver, "" if none
-
-	started  atomic.Bool
-	downOnce sync.Once
-}
-
-func requireDocker(t *testing.T) {
-	t.Helper()
-	missing := func(what string, err error, out []byte) {
-		msg := fmt.Sprintf("%s: %v\n%s", what, err, bytes.TrimSpace(out))
-		if os.Getenv("CACHE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("CACHE_REQUIRE_DOCKER=1 but %s", msg)
-		}
-		fmt.Fprintf(os.Stderr, "\n*** SKIPPING the chaos suite: %s\n*** set CACHE_REQUIRE_DOCKER=1 to make this a failure\n\n", msg)
-		t.Skipf("SKIPPED, NOT RUN: %s (set CACHE_REQUIRE_DOCKER=1 to fail instead)", msg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	info := exec.CommandContext(ctx, "docker", "info")
-	info.Stderr = &stderr
-	if err := info.Run(); err != nil {
-		missing("`docker info` failed, no Docker engine", err, stderr.Bytes())
-	}
-	if composeCommand() == nil {
-		missing("neither `docker compose` nor `docker-compose` answers", errors.New("no compose command"), nil)
-	}
-}
-
-func composeCommand() []string {
-	for _, cmd := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := exec.CommandContext(ctx, cmd[0], append(cmd[1:], "version")...).Run()
-		cancel()
-		if err == nil {
-			return cmd
-		}
-	}
-	return nil
+	*composetest.Project
+	t      *testing.T
+	paused atomic.Value // container id paused by the driver, "" if none
 }
 
 func newCluster(t *testing.T) *cluster {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "docker-compose.yml")); err != nil {
-		t.Fatalf("no docker-compose.yml at the repository root: %v", err)
-	}
-	c := &cluster{t: t, root: root, cmd: composeCommand(), project: fmt.Sprintf("hotcache-chaos-%d", os.Getpid())}
+	c := &cluster{Project: composetest.New(t, "the chaos suite", "hotcache-chaos"), t: t}
 	c.paused.Store("")
-	t.Logf("compose command %q, project %s", strings.Join(c.cmd, " "), c.project)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stopSig := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sig:
-			if !c.started.Load() {
-				os.Exit(1)
-			}
-			fmt.Fprintf(os.Stderr, "chaos: %v: tearing down project %s\n", s, c.project)
-			c.down()
-			os.Exit(1)
-		case <-stopSig:
-		}
-	}()
-	t.Cleanup(func() { signal.Stop(sig); close(stopSig) })
-	if deadline, ok := t.Deadline(); ok && time.Until(deadline) > 2*time.Minute {
-		timer := time.AfterFunc(time.Until(deadline)-45*time.Second, func() {
-			if c.started.Load() {
-				fmt.Fprintf(os.Stderr, "chaos: -timeout is 45 s away: tearing down project %s now\n", c.project)
-				c.down()
-			}
-		})
-		t.Cleanup(func() { timer.Stop() })
-	}
-	t.Cleanup(func() {
-		if !c.started.Load() {
-			return
-		}
-		if t.Failed() {
-			out, _ := c.run(time.Minute, c.composeArgs("logs", "--no-color", "-t", "--tail", "200")...)
-			fmt.Fprintf(os.Stderr, "==== container logs (last 200 lines each)\n%s\n", out)
-		}
-		c.down()
-	})
-	return c
-}
-
-func (c *cluster) checkPortsFree() {
-	var busy []string
-	for _, n := range append(slices.Clone(allNodes), "proxy") {
-		for _, p := range []int{memcachePort[n], adminPort[n]} {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				busy = append(busy, fmt.Sprintf("127.0.0.1:%d (%v)", p, err))
-				continue
-			}
-			ln.Close()
-		}
-	}
-	if len(busy) > 0 {
-		c.t.Fatalf("the chaos suite needs the host ports of docker-compose.yml, but these are taken:\n\t%s\n"+
-			"stop whatever holds them (`make cluster-down`, or a leftover project: `docker-compose -p <project> down -v`)",
-			strings.Join(busy, "\n\t"))
-	}
-}
-
-// buildImage does what `make image` does (a no-op rebuild after it).
-func (c *cluster) buildImage() {
-	start := time.Now()
-	build := exec.Command("go", "build", "-o", filepath.Join(c.root, "bin")+string(filepath.Separator), "./cmd/cached", "./cmd/cacheproxy")
-	build.Dir = c.root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		c.t.Fatalf("CGO_ENABLED=0 go build ./cmd/cached ./cmd/cacheproxy: %v\n%s", err, out)
-	}
-	c.docker(5*time.Minute, "build", "-t", "hotcache/cached:dev", ".")
-	c.t.Logf("built hotcache/cached:dev in %v", time.Since(start).Round(time.Millisecond))
-}
-
-func (c *cluster) up() {
-	c.started.Store(true)
-	c.compose(3*time.Minute, "up", "-d")
-}
-
-func (c *cluster) down() {
-	c.downOnce.Do(func() {
+	c.BeforeDown = func() {
 		if id, _ := c.paused.Load().(string); id != "" {
-			c.run(time.Minute, "docker", "unpause", id)
-		}
-		out, err := c.run(3*time.Minute, c.composeArgs("down", "-v", "--remove-orphans", "-t", "5")...)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "chaos: compose down: %v\n%s\n", err, out)
-		}
-		label := "label=com.docker.compose.project=" + c.project
-		if out, err := c.run(time.Minute, "docker", "ps", "-aq", "--filter", label); err == nil && len(strings.Fields(out)) > 0 {
-			c.run(time.Minute, append([]string{"docker", "rm", "-f", "-v"}, strings.Fields(out)...)...)
-		}
-		if out, err := c.run(time.Minute, "docker", "network", "ls", "-q", "--filter", label); err == nil && len(strings.Fields(out)) > 0 {
-			c.run(time.Minute, append([]string{"docker", "network", "rm"}, strings.Fields(out)...)...)
-		}
-	})
-}
-
-func (c *cluster) composeArgs(args ...string) []string {
-	return slices.Concat(c.cmd, []string{"-f", filepath.Join(c.root, "docker-compose.yml"), "-p", c.project}, args)
-}
-
-func (c *cluster) run(timeout time.Duration, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Dir = c.root
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (timed out after %v)", err, timeout)
-	}
-	return string(out), err
-}
-
-func (c *cluster) mustRun(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	out, err := c.run(timeout, args...)
-	if err != nil {
-		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (c *cluster) compose(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	return c.mustRun(timeout, c.composeArgs(args...)...)
-}
-
-func (c *cluster) docker(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	return c.mustRun(timeout, append([]string{"docker"}, args...)...)
-}
-
-func (c *cluster) containerID(service string) string {
-	c.t.Helper()
-	id := strings.TrimSpace(c.compose(time.Minute, "ps", "-q", service))
-	if id == "" || strings.ContainsAny(id, " \n") {
-		c.t.Fatalf("compose ps -q %s: %q, want one container id", service, id)
-	}
-	return id
-}
-
-func (c *cluster) networkOf(service string) (network, ip string) {
-	c.t.Helper()
-	out := c.docker(time.Minute, "inspect", "-f", "{{json .NetworkSettings.Networks}}", c.containerID(service))
-	var nets map[string]struct {
-		IPAddress  string
-		IPAMConfig *struct{ IPv4Address string }
-	}
-	if err := json.Unmarshal([]byte(out), &nets); err != nil || len(nets) != 1 {
-		c.t.Fatalf("networks of %s: %v, want exactly one network: %s", service, err, out)
-	}
-	for name, n := range nets {
-		network, ip = name, n.IPAddress
-		if n.IPAMConfig != nil && n.IPAMConfig.IPv4Address != "" {
-			ip = n.IPAMConfig.IPv4Address
+			c.Run(time.Minute, "docker", "unpause", id)
 		}
 	}
-	if ip == "" {
-		c.t.Fatalf("%s has no address on %s: %s", service, network, out)
+	c.Diagnose = func() {
+		out, _ := c.Run(time.Minute, c.Args("logs", "--no-color", "-t", "--tail", "200")...)
+		fmt.Fprintf(os.Stderr, "==== container logs (last 200 lines each)\n%s\n", out)
 	}
-	return network, ip
+	return c
 }
 
 // ringView is one node's `stats cluster`: its ring identity and members

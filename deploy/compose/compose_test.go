@@ -10,40 +10,36 @@
 //	go test -tags compose -v -timeout 15m ./deploy/compose/
 //
 // Without Docker it skips (loudly), unless CACHE_REQUIRE_DOCKER=1, when it
-// fails. It uses the standard library only and nothing of this module: it
-// talks to the cluster as any memcache client would.
+// fails. Apart from the fixture in internal/composetest it uses the
+// standard library only: it talks to the cluster as any memcache client
+// would.
 package compose
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotcache/hotcache/internal/composetest"
 )
 
 // The host ports docker-compose.yml publishes, on 127.0.0.1.
 var (
-	memcachePort = map[string]int{"node1": 21211, "node2": 21212, "node3": 21213, "proxy": 21311}
-	adminPort    = map[string]int{"node1": 19101, "node2": 19102, "node3": 19103, "proxy": 19111}
-	allNodes     = []string{"node1", "node2", "node3"}
+	memcachePort = composetest.MemcachePort
+	adminPort    = composetest.AdminPort
+	allNodes     = composetest.Nodes
 )
 
 const (
@@ -57,11 +53,11 @@ const (
 )
 
 func TestCompose(t *testing.T) {
-	requireDocker(t)
+	composetest.RequireDocker(t, "the compose test")
 	c := newCluster(t)
-	c.checkPortsFree()
-	c.buildImage()
-	c.up()
+	c.CheckPortsFree()
+	c.BuildImage()
+	c.Up()
 
 	// 1. All three agree on one ring.
 	d := c.waitRing("start", allNodes, allNodes, convergeTimeout)
@@ -81,7 +77,7 @@ func TestCompose(t *testing.T) {
 	// 3. node2 dies: reads and writes through node1 keep working.
 	killed := time.Now()
 	detected := c.watchRing([]string{"node1", "node3"}, []string{"node1", "node3"})
-	c.compose(time.Minute, "kill", "node2")
+	c.Compose(time.Minute, "kill", "node2")
 	t.Logf("killed node2 (compose kill took %v)", time.Since(killed).Round(time.Millisecond))
 	c.failover(keys, killed)
 	c.waitRing("node2 dropped", []string{"node1", "node3"}, []string{"node1", "node3"}, ringTimeout)
@@ -90,20 +86,20 @@ func TestCompose(t *testing.T) {
 
 	// 4. node2 comes back under its name and address and rejoins.
 	started := time.Now()
-	c.compose(time.Minute, "start", "node2")
+	c.Compose(time.Minute, "start", "node2")
 	c.waitRing("node2 rejoined", allNodes, allNodes, ringTimeout)
 	t.Logf("node2 rejoined: one 3-member ring %v after compose start began", time.Since(started).Round(time.Millisecond))
 
 	// 5. A partition: node3 is cut off, then put back with its address.
-	network, ip := c.networkOf("node3")
-	id := c.containerID("node3")
+	network, ip := c.NetworkOf("node3")
+	id := c.ContainerID("node3")
 	cut := time.Now()
-	c.docker(time.Minute, "network", "disconnect", network, id)
+	c.Docker(time.Minute, "network", "disconnect", network, id)
 	t.Logf("disconnected node3 (%s) from %s", ip, network)
 	c.waitRing("node3 cut off", []string{"node1", "node2"}, []string{"node1", "node2"}, ringTimeout)
 	t.Logf("node1 and node2 dropped node3: 2-member ring %v after the cut", time.Since(cut).Round(time.Millisecond))
 	healed := time.Now()
-	c.docker(time.Minute, "network", "connect", "--ip", ip, network, id)
+	c.Docker(time.Minute, "network", "connect", "--ip", ip, network, id)
 	t.Logf("reconnected node3 with --ip %s", ip)
 	c.waitRing("partition healed", allNodes, allNodes, ringTimeout)
 	t.Logf("partition healed: one 3-member ring %v after reconnecting", time.Since(healed).Round(time.Millisecond))
@@ -268,19 +264,14 @@ func (c *cluster) failover(keys []string, killed time.Time) {
 
 // cluster is one compose project started by the test.
 type cluster struct {
-	t       *testing.T
-	root    string   // repository root, holding docker-compose.yml
-	cmd     []string // "docker compose" or "docker-compose"
-	project string
+	*composetest.Project
+	t *testing.T
 
 	mu       sync.Mutex
 	lastView map[string]string // per node, the last `stats cluster` answer or error
 
 	slowest time.Duration // getAll's slowest round trip, for the log
 	missed  []string      // getAll's first missing keys, for the diagnostics
-
-	started  atomic.Bool // compose up was run: there may be something to tear down
-	downOnce sync.Once
 
 	failure string // the message of the failure that ended the test, repeated after the dump
 }
@@ -302,192 +293,19 @@ func (c *cluster) fatal(err error) {
 	c.fatalf("%v", err)
 }
 
-// requireDocker skips the test unless a Docker engine and a compose command
-// answer; with CACHE_REQUIRE_DOCKER=1 it fails instead.
-func requireDocker(t *testing.T) {
-	t.Helper()
-	missing := func(what string, err error, out []byte) {
-		msg := fmt.Sprintf("%s: %v\n%s", what, err, bytes.TrimSpace(out))
-		if os.Getenv("CACHE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("CACHE_REQUIRE_DOCKER=1 but %s", msg)
-		}
-		fmt.Fprintf(os.Stderr, "\n*** SKIPPING the compose test: %s\n*** set CACHE_REQUIRE_DOCKER=1 to make this a failure\n\n", msg)
-		t.Skipf("SKIPPED, NOT RUN: %s (set CACHE_REQUIRE_DOCKER=1 to fail instead)", msg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	info := exec.CommandContext(ctx, "docker", "info")
-	info.Stderr = &stderr
-	if err := info.Run(); err != nil {
-		missing("`docker info` failed, no Docker engine", err, stderr.Bytes())
-	}
-	if composeCommand() == nil {
-		missing("neither `docker compose` nor `docker-compose` answers", errors.New("no compose command"), nil)
-	}
-}
-
-// composeCommand returns the compose command that answers, preferring the
-// plugin, as the Makefile's COMPOSE does.
-func composeCommand() []string {
-	for _, cmd := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := exec.CommandContext(ctx, cmd[0], append(cmd[1:], "version")...).Run()
-		cancel()
-		if err == nil {
-			return cmd
-		}
-	}
-	return nil
-}
-
 func newCluster(t *testing.T) *cluster {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "docker-compose.yml")); err != nil {
-		t.Fatalf("no docker-compose.yml at the repository root: %v", err)
-	}
-	c := &cluster{
-		t:        t,
-		root:     root,
-		cmd:      composeCommand(),
-		project:  fmt.Sprintf("hotcache-test-%d", os.Getpid()),
-		lastView: map[string]string{},
-	}
-	t.Logf("compose command %q, project %s", strings.Join(c.cmd, " "), c.project)
-
-	// Tear down on every way out: the test's end (pass or fail), an
-	// interrupt, and the -timeout deadline (which panics without running
-	// cleanups, so tear down a little before it). Cleanups run last first:
-	// the signal handler stays until the teardown is done.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stopSig := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sig:
-			if !c.started.Load() {
-				os.Exit(1)
-			}
-			fmt.Fprintf(os.Stderr, "compose test: %v: tearing down project %s\n", s, c.project)
-			c.down()
-			os.Exit(1)
-		case <-stopSig:
-		}
-	}()
-	t.Cleanup(func() { signal.Stop(sig); close(stopSig) })
-	if deadline, ok := t.Deadline(); ok && time.Until(deadline) > 2*time.Minute {
-		timer := time.AfterFunc(time.Until(deadline)-45*time.Second, func() {
-			if !c.started.Load() {
-				return
-			}
-			fmt.Fprintf(os.Stderr, "compose test: -timeout is 45 s away: tearing down project %s now\n", c.project)
-			c.dumpDiagnostics()
-			c.down()
-		})
-		t.Cleanup(func() { timer.Stop() })
-	}
-	t.Cleanup(func() {
-		if !c.started.Load() {
-			return
-		}
-		if t.Failed() {
-			c.dumpDiagnostics()
-		}
-		c.down()
-	})
+	c := &cluster{Project: composetest.New(t, "the compose test", "hotcache-test"), t: t, lastView: map[string]string{}}
+	c.Fatalf = c.fatalf
+	c.Diagnose = c.dumpDiagnostics
 	return c
-}
-
-// checkPortsFree fails early, and clearly, when a published host port is
-// taken, for example by a developer's `make cluster-up`.
-func (c *cluster) checkPortsFree() {
-	var busy []string
-	for _, n := range append(slices.Clone(allNodes), "proxy") {
-		for _, p := range []int{memcachePort[n], adminPort[n]} {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				holder, _ := exec.Command("docker", "ps", "--filter", "publish="+strconv.Itoa(p), "--format", "{{.Names}} ({{.Label \"com.docker.compose.project\"}})").Output()
-				busy = append(busy, fmt.Sprintf("127.0.0.1:%d (%v; docker containers publishing it: %s)", p, err, orNone(bytes.TrimSpace(holder))))
-				continue
-			}
-			ln.Close()
-		}
-	}
-	if len(busy) > 0 {
-		c.fatalf("the compose test needs the host ports of docker-compose.yml, but these are taken:\n\t%s\n"+
-			"stop whatever holds them (a running `make cluster-up`: `make cluster-down`; a leftover test project: "+
-			"`docker-compose -p <project> down -v`) and run again", strings.Join(busy, "\n\t"))
-	}
-}
-
-func orNone(b []byte) string {
-	if len(b) == 0 {
-		return "none"
-	}
-	return strings.ReplaceAll(string(b), "\n", ", ")
-}
-
-// buildImage does what `make image` does, for the binaries the image
-// holds: a static cached and cacheproxy, then the image around them.
-func (c *cluster) buildImage() {
-	start := time.Now()
-	goCmd := "go"
-	if p, err := exec.LookPath("go"); err == nil {
-		goCmd = p
-	}
-	build := exec.Command(goCmd, "build", "-o", filepath.Join(c.root, "bin")+string(filepath.Separator), "./cmd/cached", "./cmd/cacheproxy")
-	build.Dir = c.root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		c.fatalf("CGO_ENABLED=0 go build ./cmd/cached ./cmd/cacheproxy: %v\n%s", err, out)
-	}
-	c.docker(5*time.Minute, "build", "-t", "hotcache/cached:dev", ".")
-	c.t.Logf("built hotcache/cached:dev in %v", time.Since(start).Round(time.Millisecond))
-}
-
-func (c *cluster) up() {
-	start := time.Now()
-	c.started.Store(true)
-	c.compose(3*time.Minute, "up", "-d")
-	c.t.Logf("compose up -d took %v", time.Since(start).Round(time.Millisecond))
-}
-
-// down removes everything the project created, once; if compose leaves
-// anything behind it removes that by the project's label.
-func (c *cluster) down() {
-	c.downOnce.Do(func() {
-		out, err := c.run(3*time.Minute, c.composeArgs("down", "-v", "--remove-orphans", "-t", "5")...)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "compose test: compose down: %v\n%s\n", err, out)
-		}
-		label := "label=com.docker.compose.project=" + c.project
-		if ids := fields(c.run(time.Minute, "docker", "ps", "-aq", "--filter", label)); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "compose test: removing leftover containers %v\n", ids)
-			c.run(time.Minute, append([]string{"docker", "rm", "-f", "-v"}, ids...)...)
-		}
-		if ids := fields(c.run(time.Minute, "docker", "network", "ls", "-q", "--filter", label)); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "compose test: removing leftover networks %v\n", ids)
-			c.run(time.Minute, append([]string{"docker", "network", "rm"}, ids...)...)
-		}
-	})
-}
-
-func fields(out string, err error) []string {
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(out)
 }
 
 // dumpDiagnostics prints what explains a failure: container states and
 // logs, and every node's last view of the ring.
 func (c *cluster) dumpDiagnostics() {
-	out, _ := c.run(time.Minute, c.composeArgs("ps")...)
-	fmt.Fprintf(os.Stderr, "==== compose ps (%s)\n%s\n", c.project, out)
-	out, _ = c.run(time.Minute, c.composeArgs("logs", "--no-color", "-t")...)
+	out, _ := c.Run(time.Minute, c.Args("ps")...)
+	fmt.Fprintf(os.Stderr, "==== compose ps (%s)\n%s\n", c.Name, out)
+	out, _ = c.Run(time.Minute, c.Args("logs", "--no-color", "-t")...)
 	fmt.Fprintf(os.Stderr, "==== container logs\n%s\n", out)
 	c.mu.Lock()
 	for _, n := range allNodes {
@@ -506,77 +324,6 @@ func (c *cluster) dumpDiagnostics() {
 		fmt.Fprintf(os.Stderr, "==== end of the dump; the test failed with:\n%s\n", c.failure)
 	}
 	c.mu.Unlock()
-}
-
-func (c *cluster) composeArgs(args ...string) []string {
-	return slices.Concat(c.cmd, []string{"-f", filepath.Join(c.root, "docker-compose.yml"), "-p", c.project}, args)
-}
-
-// run runs a command from the repository root and returns its combined output.
-func (c *cluster) run(timeout time.Duration, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Dir = c.root
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (timed out after %v)", err, timeout)
-	}
-	return string(out), err
-}
-
-func (c *cluster) mustRun(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	out, err := c.run(timeout, args...)
-	if err != nil {
-		c.fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (c *cluster) compose(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	return c.mustRun(timeout, c.composeArgs(args...)...)
-}
-
-func (c *cluster) docker(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	return c.mustRun(timeout, append([]string{"docker"}, args...)...)
-}
-
-// containerID asks compose, so that the test does not depend on how the
-// compose version names containers.
-func (c *cluster) containerID(service string) string {
-	c.t.Helper()
-	id := strings.TrimSpace(c.compose(time.Minute, "ps", "-q", service))
-	if id == "" || strings.ContainsAny(id, " \n") {
-		c.fatalf("compose ps -q %s: %q, want one container id", service, id)
-	}
-	return id
-}
-
-// networkOf returns the one network a service's container is on and its
-// configured address there.
-func (c *cluster) networkOf(service string) (network, ip string) {
-	c.t.Helper()
-	out := c.docker(time.Minute, "inspect", "-f", "{{json .NetworkSettings.Networks}}", c.containerID(service))
-	var nets map[string]struct {
-		IPAddress  string
-		IPAMConfig *struct{ IPv4Address string }
-	}
-	if err := json.Unmarshal([]byte(out), &nets); err != nil || len(nets) != 1 {
-		c.fatalf("networks of %s: %v, want exactly one network: %s", service, err, out)
-	}
-	for name, n := range nets {
-		network, ip = name, n.IPAddress
-		if n.IPAMConfig != nil && n.IPAMConfig.IPv4Address != "" {
-			ip = n.IPAMConfig.IPv4Address
-		}
-	}
-	if ip == "" {
-		c.fatalf("%s has no address on %s: %s", service, network, out)
-	}
-	return network, ip
 }
 
 // ---- ring views ----

@@ -29,8 +29,9 @@ var importTable = map[string]importRule{
 		allow: []string{"node", "protocol", "ring"},
 	},
 	// End-to-end tests of the deployment files (build-tagged, run against
-	// containers): they talk to the cluster as any client would.
-	"deploy/...":        {stdlibOnly: true},
+	// containers): they talk to the cluster as any client would, and share
+	// only the compose fixture.
+	"deploy/...":        {stdlibOnly: true, testAllow: []string{"internal/composetest"}},
 	"internal/connpool": {allow: []string{"protocol"}, testAllow: []string{"internal/tlsconf"}},
 
 	// The pure packages: nothing of ours, so they stay unit-testable and fuzzable.
@@ -46,6 +47,7 @@ var importTable = map[string]importRule{
 	"internal/cliflag":       {stdlibOnly: true},
 	"internal/conformance":   {stdlibOnly: true},
 	"internal/tlsconf":       {stdlibOnly: true}, // TLS configs from PEM files; test certificates
+	"internal/composetest":   {stdlibOnly: true}, // docker-compose.yml as a test fixture
 }
 
 // loadThisModule parses the module that contains the working directory.
