@@ -156,6 +156,18 @@ func (v *view) gained(now int64) {
 	v.gains.Add(1)
 }
 
+// startAlone backdates the gains of the first ring by a lease and confirms
+// them: for a node that joins no one, no former owner can exist. Called
+// once, before serving.
+func (v *view) startAlone(lease time.Duration) {
+	at := v.mono() - int64(lease)
+	for p := range v.gainedAt {
+		v.gainedAt[p].Store(min(v.gainedAt[p].Load(), at))
+		v.readyAt[p].Store(min(v.readyAt[p].Load(), at))
+	}
+	v.confirm(at, at, nil) // a no-op unless the start took over a lease
+}
+
 // unconfirmed reports whether a gain waits for the peers' agreement.
 func (v *view) unconfirmed() bool { return v.lastGain.Load() > v.confirmedAt.Load() }
 

@@ -276,3 +276,13 @@ func TestLiveness_cutOffWithoutAMajority(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "a write after the cut-off", func() bool { return w.set(key, "after", 0) == "STORED" })
 }
+
+// TestStartAloneTakesWritesAtOnce: a clustered node that joins no one (the
+// first of a cluster, or `go run ./cmd/cached`) has no former owner to
+// wait for: its first write is stored at once, not refused for a lease.
+func TestStartAloneTakesWritesAtOnce(t *testing.T) {
+	n := nodetest.Standalone(t, node.Config{Name: "alone", GossipAddr: "127.0.0.1:0", LeasePeriod: time.Hour})
+	if got := dial(t, n.Addr()).set("k", "v", 0); got != "STORED" {
+		t.Fatalf("first write to a node that joined no one: %q, want STORED", got)
+	}
+}

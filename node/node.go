@@ -154,6 +154,12 @@ func (n *Node) Start() (err error) {
 		n.store.fenced = n.view.fenced
 	}
 	n.rebuild()
+	if len(n.cfg.Join) == 0 {
+		// Nobody to join: there was no cluster whose owners this first
+		// ring could overlap, so its partitions take writes at once (a
+		// node that joins one waits out the lease and the handoff).
+		n.view.startAlone(n.cfg.LeasePeriod)
+	}
 	n.view.lastTick.Store(n.view.mono())
 	n.running = true
 	n.serveErr = make(chan error, 1)
