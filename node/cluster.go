@@ -433,6 +433,7 @@ func (n *Node) rebuild() {
 		for _, m := range old.Members() {
 			if !slices.ContainsFunc(r.Members(), func(x ring.Member) bool { return x.Addr == m.Addr }) {
 				n.pool.Forget(m.Addr)
+				n.probes.Forget(m.Addr)
 			}
 		}
 	}

@@ -265,7 +265,7 @@ func agree(self string, peers []ring.Member, rings []*ring.Ring, pending []int) 
 // from the member names it lists: placement depends only on the names and
 // the ring's Config, which every node of one build shares.
 func (n *Node) peerRing(ctx context.Context, peer ring.Member) (*ring.Ring, uint64, error) {
-	c, err := n.pool.Get(ctx, peer.Addr)
+	c, err := n.probes.Get(ctx, peer.Addr)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -277,7 +277,7 @@ func (n *Node) peerRing(ctx context.Context, peer ring.Member) (*ring.Ring, uint
 		gen = g
 		return names, err
 	})
-	n.pool.Put(c, err)
+	n.probes.Put(c, err)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -39,6 +39,7 @@ type Node struct {
 	view           *view
 	members        *membership // nil when standalone
 	pool           *connpool.Pool
+	probes         *connpool.Pool // the handoff's questions, apart from forwards (handoff.go)
 	advertise      string
 	adminAdvertise string
 	admin          *http.Server
@@ -151,6 +152,17 @@ func (n *Node) Start() (err error) {
 			return fmt.Errorf("node: %w", err)
 		}
 		n.pool = pool
+		// The handoff asks its peers every 50-500 ms, also while they are
+		// unreachable. Its failed dials must not put the forwards' pool in
+		// a redial backoff that outlasts a healed partition, and its own
+		// backoff must stay short, so that the first round after the heal
+		// gets through.
+		qcfg := pcfg
+		qcfg.MaxIdle, qcfg.MaxActive = 1, 2
+		qcfg.BackoffBase, qcfg.BackoffCap = 10*time.Millisecond, handoffInterval
+		if n.probes, err = connpool.New(qcfg); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
 		n.store.fenced = n.view.fenced
 	}
 	n.rebuild()
@@ -290,6 +302,9 @@ func (n *Node) stopNode(ctx context.Context, leave bool) error {
 	}
 	n.watchers.close()
 	n.wg.Wait()
+	if n.probes != nil {
+		n.probes.Close()
+	}
 	if n.pool != nil {
 		n.pool.Close()
 	}
