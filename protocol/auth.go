@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -16,6 +17,21 @@ import (
 type AuthFile struct {
 	users       map[string][]byte
 	user0, pwd0 string
+}
+
+// LoadAuthFile reads and parses the auth file at path (memcached's -Y).
+// Its errors name the file.
+func LoadAuthFile(path string) (*AuthFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a, err := ReadAuthFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, nil
 }
 
 // ReadAuthFile parses an auth file. It fails on a line without a colon, an

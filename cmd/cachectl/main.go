@@ -234,14 +234,9 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if e.authFile != "" {
-		f, err := os.Open(e.authFile)
+		a, err := protocol.LoadAuthFile(e.authFile)
 		if err != nil {
 			return err
-		}
-		a, err := protocol.ReadAuthFile(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", e.authFile, err)
 		}
 		e.user, e.pass = a.First()
 	}

@@ -179,16 +179,7 @@ func readAuthFile(name string) (*protocol.AuthFile, error) {
 	if name == "" {
 		return nil, nil
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	a, err := protocol.ReadAuthFile(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return a, nil
+	return protocol.LoadAuthFile(name)
 }
 
 // setMemoryLimit keeps the Go heap near what -m allows: items are charged

@@ -196,7 +196,7 @@ func start(o *options, logger *slog.Logger) (p *proxy, err error) {
 	}
 	var auth *protocol.AuthFile
 	if o.authFile != "" {
-		if auth, err = readAuthFile(o.authFile); err != nil {
+		if auth, err = protocol.LoadAuthFile(o.authFile); err != nil {
 			return nil, err
 		}
 	}
@@ -247,20 +247,6 @@ func start(o *options, logger *slog.Logger) (p *proxy, err error) {
 	logger.Info("serving memcache", "name", o.name, "addr", p.ln.Addr().String(), "seeds", strings.Join(o.seeds, ","),
 		"admin", p.adminAddr(), "near_cache_mb", o.nearCacheMB, "tls", serverTLS != nil, "auth", auth != nil)
 	return p, nil
-}
-
-// readAuthFile reads the -Y file.
-func readAuthFile(name string) (*protocol.AuthFile, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	a, err := protocol.ReadAuthFile(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return a, nil
 }
 
 // adminAddr is the admin listener's address, or "" without one.
